@@ -1,0 +1,218 @@
+//! Run one test body under whichever engine is compiled in.
+//!
+//! [`model`] takes a closure written against [`heddle::sync`](crate::sync)
+//! and checks it with the engine the build selected:
+//!
+//! | build | what `model(f)` does |
+//! | --- | --- |
+//! | default | runs `f` on real threads, [`Model::iterations`] times: a stress test |
+//! | `--features loom` | `loom::model`: every interleaving up to a preemption bound (default 3, `LOOM_MAX_PREEMPTIONS` overrides) |
+//! | `--features shuttle` | shuttle's PCT scheduler (depth 3), then its random scheduler, each for [`Model::iterations`] schedules |
+//!
+//! A failure is a panic inside `f` (a failed `assert!`, a deadlock detected by
+//! the engine, a leaked thread). Under shuttle the failing schedule is printed
+//! together with the command that replays it: set
+//! `HEDDLE_SHUTTLE_REPLAY=<schedule>` and re-run the same test, and `model`
+//! replays exactly that schedule instead of searching. Under loom, the search
+//! is exhaustive and deterministic: re-running the test reproduces it (set
+//! `LOOM_LOG=trace LOOM_LOCATION=1` for the interleaving).
+//!
+//! Environment: `HEDDLE_ITERATIONS` overrides the iteration count of every
+//! model (shuttle schedules per scheduler, std repetitions).
+//!
+//! # Example
+//!
+//! A user's own type, checked by all three engines with one test body:
+//!
+//! ```
+//! use heddle::sync::{Arc, Mutex, thread};
+//!
+//! struct Tally(Mutex<u32>);
+//! impl Tally {
+//!     fn bump(&self) {
+//!         *self.0.lock() += 1;
+//!     }
+//! }
+//!
+//! heddle::check::model(|| {
+//!     let t = Arc::new(Tally(Mutex::new(0)));
+//!     let t2 = Arc::clone(&t);
+//!     let h = thread::spawn(move || t2.bump());
+//!     t.bump();
+//!     h.join().expect("bump panicked");
+//!     assert_eq!(*t.0.lock(), 2);
+//! });
+//! ```
+
+/// The engine this build checks with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Real threads, repeated: a stress test.
+    Std,
+    /// loom: exhaustive interleavings, bounded preemptions.
+    Loom,
+    /// shuttle: PCT and random schedules.
+    Shuttle,
+}
+
+/// The engine compiled into this build.
+pub const ENGINE: Engine = if cfg!(feature = "loom") {
+    Engine::Loom
+} else if cfg!(feature = "shuttle") {
+    Engine::Shuttle
+} else {
+    Engine::Std
+};
+
+/// Runs `f` under the compiled-in engine with default settings. See the
+/// [module docs](self).
+pub fn model<F>(f: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    Model::new().check(f);
+}
+
+/// Settings for one model check; [`model`] uses the defaults.
+///
+/// ```
+/// heddle::check::Model::new()
+///     .iterations(50)
+///     .preemption_bound(2)
+///     .check(|| assert_eq!(1 + 1, 2));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Model {
+    iterations: Option<usize>,
+    preemption_bound: Option<usize>,
+    pct_depth: usize,
+}
+
+/// Shuttle schedules per scheduler, and std repetitions, unless overridden.
+pub const DEFAULT_ITERATIONS: usize = 1000;
+/// Std-engine repetitions (real threads are slower to create than shuttle's).
+pub const DEFAULT_STRESS_ITERATIONS: usize = 200;
+/// loom's preemption bound unless `LOOM_MAX_PREEMPTIONS` is set.
+pub const DEFAULT_PREEMPTION_BOUND: usize = 3;
+
+impl Default for Model {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Model {
+    /// Default settings: preemption bound 3, PCT depth 3, 1000 shuttle
+    /// schedules per scheduler, 200 stress repetitions.
+    pub fn new() -> Self {
+        Self {
+            iterations: None,
+            preemption_bound: None,
+            pct_depth: 3,
+        }
+    }
+
+    /// Shuttle schedules per scheduler and std repetitions.
+    /// `HEDDLE_ITERATIONS` still takes precedence.
+    pub fn iterations(mut self, n: usize) -> Self {
+        self.iterations = Some(n);
+        self
+    }
+
+    /// loom's preemption bound. `LOOM_MAX_PREEMPTIONS` still takes precedence.
+    pub fn preemption_bound(mut self, n: usize) -> Self {
+        self.preemption_bound = Some(n);
+        self
+    }
+
+    /// PCT bug depth for shuttle.
+    pub fn pct_depth(mut self, d: usize) -> Self {
+        self.pct_depth = d;
+        self
+    }
+
+    #[cfg_attr(feature = "loom", allow(dead_code))]
+    fn iterations_for(&self, default: usize) -> usize {
+        std::env::var("HEDDLE_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .or(self.iterations)
+            .unwrap_or(default)
+    }
+
+    /// Checks `f` under the compiled-in engine; panics if any execution fails.
+    pub fn check<F>(&self, f: F)
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.run(f);
+    }
+
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    fn run<F>(&self, f: F)
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let n = self.iterations_for(DEFAULT_STRESS_ITERATIONS);
+        tracing::debug!(iterations = n, "heddle::check: std stress run");
+        for _ in 0..n {
+            f();
+        }
+    }
+
+    #[cfg(feature = "loom")]
+    fn run<F>(&self, f: F)
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let mut builder = loom::model::Builder::new();
+        // `Builder::new` already read LOOM_MAX_PREEMPTIONS; the env var wins.
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound =
+                Some(self.preemption_bound.unwrap_or(DEFAULT_PREEMPTION_BOUND));
+        }
+        tracing::debug!(bound = ?builder.preemption_bound, "heddle::check: loom run");
+        builder.check(f);
+    }
+
+    #[cfg(feature = "shuttle")]
+    fn run<F>(&self, f: F)
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+        use std::sync::Arc;
+
+        if let Ok(schedule) = std::env::var("HEDDLE_SHUTTLE_REPLAY") {
+            shuttle::replay(f, schedule.trim().trim_matches('"'));
+            return;
+        }
+        let n = self.iterations_for(DEFAULT_ITERATIONS);
+        let f = Arc::new(f);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let g = Arc::clone(&f);
+            shuttle::check_pct(move || g(), n, self.pct_depth);
+            let g = Arc::clone(&f);
+            shuttle::check_random(move || g(), n);
+        }));
+        if let Err(payload) = outcome {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("<this test>")
+                .to_owned();
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("<non-string panic>");
+            tracing::error!(%test, "shuttle found a failing schedule");
+            // The schedule itself was printed to stderr by shuttle just above.
+            resume_unwind(Box::new(format!(
+                "{msg}\nheddle::check: shuttle found a failing schedule (printed above as \
+                 \"failing schedule\"). Replay exactly that schedule with:\n  \
+                 HEDDLE_SHUTTLE_REPLAY='<schedule>' cargo test --release --features shuttle \
+                 -- --exact {test}"
+            )));
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! heddle: concurrency, parallel and distributed design patterns, and the
+//! deterministic harness that checks them.
+//!
+//! Every pattern is written once, against swappable primitives:
+//! [`sync`] (std | loom | shuttle). The same model tests run under three
+//! engines without code changes:
+//!
+//! - `cargo test`: real threads, repeated (stress);
+//! - `cargo test --release --features loom`: every interleaving, bounded preemptions;
+//! - `cargo test --release --features shuttle`: PCT and random schedules, replayable.
+//!
+//! [`check::model`] is the entry point for checking your own code the same way.
+//!
+//! Modules:
+//! - [`sync`]: the facade (`Arc`, `Mutex`, `RwLock`, `Condvar`, atomics, threads, channels);
+//! - [`check`]: run one test body under the compiled-in engine;
+//! - [`concurrency`]: the shared-memory patterns (mutex counter, rwlock store,
+//!   worker pool, key-value actor, async tasks).
+
+#[cfg(all(feature = "loom", feature = "shuttle"))]
+compile_error!(
+    "features `loom` and `shuttle` are mutually exclusive: pick one engine \
+     (`cargo test --features loom` or `cargo test --features shuttle`)"
+);
+
+pub mod check;
+pub mod concurrency;
+pub mod sync;

@@ -1,0 +1,259 @@
+//! The sync facade: one API over std, loom and shuttle.
+//!
+//! Every pattern in heddle imports its primitives from here, never from
+//! `std::sync`, `loom` or `shuttle` directly. The cargo feature picks the
+//! engine:
+//!
+//! | build | `Mutex`, `RwLock`, `Condvar`, atomics, `thread` | `channel` |
+//! | --- | --- | --- |
+//! | default | `std` | `crossbeam-channel` |
+//! | `--features loom` | `loom` (every interleaving, C11 memory model) | [`channel`] on the facade's `Mutex` + `Condvar` |
+//! | `--features shuttle` | `shuttle` (random and PCT schedules) | the same, so channels are model-checked too |
+//!
+//! The wrappers differ from `std` in one way: `lock`, `read` and `write`
+//! return the guard directly. A poisoned lock is recovered (the guard is taken
+//! out of the [`PoisonError`](std::sync::PoisonError)), as tokio's std adapters
+//! do: a panic elsewhere already surfaces through `JoinHandle::join`, and the
+//! invariants of heddle's patterns never span a panic point.
+//!
+//! In production builds the wrappers are `#[inline]` newtypes over the std
+//! types; `benches/sync_facade.rs` measures them against raw std in the same
+//! run.
+//!
+//! # Example
+//!
+//! ```
+//! use heddle::sync::{Arc, Mutex, thread};
+//! use heddle::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+//!
+//! let hits = Arc::new(AtomicUsize::new(0));
+//! let log = Arc::new(Mutex::new(Vec::new()));
+//! let handles: Vec<_> = (0..2)
+//!     .map(|i| {
+//!         let (hits, log) = (Arc::clone(&hits), Arc::clone(&log));
+//!         thread::spawn(move || {
+//!             hits.fetch_add(1, Relaxed);
+//!             log.lock().push(i);
+//!         })
+//!     })
+//!     .collect();
+//! for h in handles {
+//!     h.join().expect("worker panicked");
+//! }
+//! assert_eq!(hits.load(Relaxed), 2);
+//! assert_eq!(log.lock().len(), 2);
+//! ```
+
+#[cfg(feature = "loom")]
+use loom::sync as imp;
+#[cfg(feature = "shuttle")]
+use shuttle::sync as imp;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+use std::sync as imp;
+
+use std::fmt;
+use std::sync::{PoisonError, TryLockError};
+
+pub use imp::{Arc, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+
+pub mod channel;
+
+/// Atomic types and [`Ordering`](atomic::Ordering), from the selected engine.
+///
+/// Under shuttle every atomic behaves as `SeqCst`: weak-memory bugs are
+/// loom's job.
+pub mod atomic {
+    #[cfg(feature = "loom")]
+    pub use loom::sync::atomic::{
+        AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64,
+        AtomicUsize, Ordering, fence,
+    };
+    #[cfg(feature = "shuttle")]
+    pub use shuttle::sync::atomic::{
+        AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64,
+        AtomicUsize, Ordering, fence,
+    };
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    pub use std::sync::atomic::{
+        AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64,
+        AtomicUsize, Ordering, fence,
+    };
+}
+
+/// Threads from the selected engine: `spawn`, `yield_now`, `JoinHandle`.
+///
+/// There is no `sleep`: loom cannot model time, and heddle never uses a
+/// sleep in place of synchronization.
+pub mod thread {
+    #[cfg(feature = "loom")]
+    pub use loom::thread::{JoinHandle, spawn, yield_now};
+    #[cfg(feature = "shuttle")]
+    pub use shuttle::thread::{JoinHandle, spawn, yield_now};
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    pub use std::thread::{JoinHandle, spawn, yield_now};
+}
+
+/// `spin_loop`, a scheduling point under loom and shuttle.
+pub mod hint {
+    #[cfg(feature = "loom")]
+    pub use loom::hint::spin_loop;
+    #[cfg(feature = "shuttle")]
+    pub use shuttle::hint::spin_loop;
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    pub use std::hint::spin_loop;
+}
+
+/// A mutual-exclusion lock whose [`lock`](Mutex::lock) returns the guard
+/// directly, recovering from poisoning.
+///
+/// ```
+/// let m = heddle::sync::Mutex::new(1);
+/// *m.lock() += 1;
+/// assert_eq!(m.into_inner(), 2);
+/// ```
+#[derive(Default)]
+pub struct Mutex<T>(imp::Mutex<T>);
+
+impl<T> Mutex<T> {
+    /// Creates a new unlocked mutex holding `value`.
+    #[inline]
+    pub fn new(value: T) -> Self {
+        Self(imp::Mutex::new(value))
+    }
+
+    /// Acquires the lock, blocking the current thread until it is free.
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Acquires the lock if it is free right now.
+    #[inline]
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Consumes the mutex and returns the value.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mutex").finish_non_exhaustive()
+    }
+}
+
+/// A reader-writer lock: many readers or one writer. `read` and `write`
+/// return guards directly, recovering from poisoning.
+///
+/// ```
+/// let l = heddle::sync::RwLock::new(vec![1]);
+/// l.write().push(2);
+/// assert_eq!(l.read().len(), 2);
+/// ```
+#[derive(Default)]
+pub struct RwLock<T>(imp::RwLock<T>);
+
+impl<T> RwLock<T> {
+    /// Creates a new unlocked lock holding `value`.
+    #[inline]
+    pub fn new(value: T) -> Self {
+        Self(imp::RwLock::new(value))
+    }
+
+    /// Acquires shared read access.
+    #[inline]
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Acquires exclusive write access.
+    #[inline]
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Consumes the lock and returns the value.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLock").finish_non_exhaustive()
+    }
+}
+
+/// A condition variable paired with the facade's [`Mutex`].
+///
+/// ```
+/// use heddle::sync::{Arc, Condvar, Mutex, thread};
+///
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let p2 = Arc::clone(&pair);
+/// let t = thread::spawn(move || {
+///     *p2.0.lock() = true;
+///     p2.1.notify_one();
+/// });
+/// let ready = pair.1.wait_while(pair.0.lock(), |ready| !*ready);
+/// assert!(*ready);
+/// drop(ready);
+/// t.join().expect("notifier panicked");
+/// ```
+#[derive(Default)]
+pub struct Condvar(imp::Condvar);
+
+impl Condvar {
+    /// Creates a new condition variable.
+    #[inline]
+    pub fn new() -> Self {
+        Self(imp::Condvar::new())
+    }
+
+    /// Releases `guard`, blocks until notified, and re-acquires the lock.
+    /// May wake spuriously: call it in a loop, or use [`wait_while`](Self::wait_while).
+    #[inline]
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Blocks while `condition` holds, re-checking it after every wake-up.
+    #[inline]
+    pub fn wait_while<'a, T>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> MutexGuard<'a, T> {
+        while condition(&mut guard) {
+            guard = self.wait(guard);
+        }
+        guard
+    }
+
+    /// Wakes one waiting thread.
+    #[inline]
+    pub fn notify_one(&self) {
+        self.0.notify_one();
+    }
+
+    /// Wakes every waiting thread.
+    #[inline]
+    pub fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}
