@@ -180,7 +180,7 @@ impl Model {
     where
         F: Fn() + Send + Sync + 'static,
     {
-        use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+        use std::panic::{AssertUnwindSafe, catch_unwind};
         use std::sync::Arc;
 
         if let Ok(schedule) = std::env::var("HEDDLE_SHUTTLE_REPLAY") {
@@ -207,12 +207,12 @@ impl Model {
                 .unwrap_or("<non-string panic>");
             tracing::error!(%test, "shuttle found a failing schedule");
             // The schedule itself was printed to stderr by shuttle just above.
-            resume_unwind(Box::new(format!(
+            panic!(
                 "{msg}\nheddle::check: shuttle found a failing schedule (printed above as \
                  \"failing schedule\"). Replay exactly that schedule with:\n  \
                  HEDDLE_SHUTTLE_REPLAY='<schedule>' cargo test --release --features shuttle \
                  -- --exact {test}"
-            )));
+            );
         }
     }
 }

@@ -39,6 +39,10 @@ pub use crossbeam_channel::{Iter, Receiver, Sender, bounded, unbounded};
 pub use model::{Iter, Receiver, Sender, bounded, unbounded};
 
 #[cfg(any(feature = "loom", feature = "shuttle"))]
+#[doc(hidden)]
+pub use model::broken_unbounded;
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
 mod model {
     use super::{RecvError, SendError, TryRecvError, TrySendError};
     use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -58,6 +62,9 @@ mod model {
     struct Chan<T> {
         /// `None`: unbounded. `Some(0)`: rendezvous.
         cap: Option<usize>,
+        /// Test-only defect (see [`broken_unbounded`]): `recv` checks for
+        /// disconnection before looking at the queue, losing buffered values.
+        disconnect_first: bool,
         state: Mutex<State<T>>,
         /// Signalled when a value is queued or the last sender leaves.
         readable: Condvar,
@@ -85,9 +92,22 @@ mod model {
         new(None)
     }
 
+    /// An unbounded channel whose `recv` reports disconnection as soon as the
+    /// last sender is gone, even with values still queued: the classic
+    /// lost-message bug, kept for the models to catch. Never use it.
+    #[doc(hidden)]
+    pub fn broken_unbounded<T>() -> (Sender<T>, Receiver<T>) {
+        new_chan(None, true)
+    }
+
     fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
+        new_chan(cap, false)
+    }
+
+    fn new_chan<T>(cap: Option<usize>, disconnect_first: bool) -> (Sender<T>, Receiver<T>) {
         let chan = Arc::new(Chan {
             cap,
+            disconnect_first,
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 senders: 1,
@@ -223,6 +243,9 @@ mod model {
             let st = chan
                 .readable
                 .wait_while(chan.state.lock(), |s| s.queue.is_empty() && s.senders > 0);
+            if chan.disconnect_first && st.senders == 0 {
+                return Err(RecvError);
+            }
             self.take(st).ok_or(RecvError)
         }
 
@@ -267,8 +290,18 @@ mod model {
             let mut st = self.chan.state.lock();
             st.receivers -= 1;
             if st.receivers == 0 {
+                // As crossbeam does: queued values are dropped with the last
+                // receiver (outside the lock), so whatever they own is released
+                // now. A rendezvous value still belongs to its blocked sender,
+                // which takes it back.
+                let orphans = if self.chan.cap == Some(0) {
+                    VecDeque::new()
+                } else {
+                    std::mem::take(&mut st.queue)
+                };
                 drop(st);
                 self.chan.writable.notify_all();
+                drop(orphans);
             }
         }
     }
