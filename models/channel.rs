@@ -62,7 +62,10 @@ fn rendezvous_send_waits_for_the_taker() {
         let (tx, rx) = channel::bounded::<u8>(0);
         let taker = thread::spawn(move || rx.recv().expect("sender alive"));
         tx.send(9).expect("receiver alive");
-        assert!(tx.is_empty(), "rendezvous send returned before its value was taken");
+        assert!(
+            tx.is_empty(),
+            "rendezvous send returned before its value was taken"
+        );
         assert_eq!(taker.join().expect("taker panicked"), 9);
     });
 }

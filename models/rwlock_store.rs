@@ -27,8 +27,11 @@ fn second_reader_gets_in<S: Send + Sync + 'static>(
         let main_inside = Arc::new(AtomicBool::new(false));
         let tried = Arc::new(AtomicBool::new(false));
         let second = {
-            let (store, main_inside, tried) =
-                (Arc::clone(&store), Arc::clone(&main_inside), Arc::clone(&tried));
+            let (store, main_inside, tried) = (
+                Arc::clone(&store),
+                Arc::clone(&main_inside),
+                Arc::clone(&tried),
+            );
             thread::spawn(move || {
                 while !main_inside.load(SeqCst) {
                     thread::yield_now();

@@ -75,11 +75,24 @@ where
 
 /// Settings for one model check; [`model`] uses the defaults.
 ///
+/// The body should spawn at least one thread: shuttle's PCT scheduler
+/// rejects a body that exercises no concurrency.
+///
 /// ```
+/// use heddle::sync::atomic::{AtomicU32, Ordering::SeqCst};
+/// use heddle::sync::{Arc, thread};
+///
 /// heddle::check::Model::new()
 ///     .iterations(50)
 ///     .preemption_bound(2)
-///     .check(|| assert_eq!(1 + 1, 2));
+///     .check(|| {
+///         let n = Arc::new(AtomicU32::new(0));
+///         let n2 = Arc::clone(&n);
+///         let t = thread::spawn(move || n2.fetch_add(1, SeqCst));
+///         n.fetch_add(1, SeqCst);
+///         t.join().expect("thread panicked");
+///         assert_eq!(n.load(SeqCst), 2);
+///     });
 /// ```
 #[derive(Clone, Debug)]
 pub struct Model {

@@ -1,1 +1,236 @@
-//! placeholder
+//! Async tasks: run many fallible tasks with bounded concurrency, a per-task
+//! timeout and cancellation, and get every result back in submission order
+//! (guide §1.5).
+//!
+//! **What.** [`run_all`] takes any iterator of futures returning
+//! `Result<T, E>`, keeps at most [`Options::concurrency`] of them running as
+//! tokio tasks, and returns one `Result<T, TaskError<E>>` per input, in the
+//! order the inputs were given. Each outcome is one of: the task's value, its
+//! own error ([`TaskError::Failed`]), [`TaskError::TimedOut`],
+//! [`TaskError::Cancelled`] (the run's [`CancellationToken`] fired before or
+//! while it ran), or [`TaskError::Panicked`]. A failure never affects the
+//! other tasks, and inputs are pulled lazily, so an endless or expensive
+//! iterator is only advanced when a slot frees up.
+//!
+//! **When.** Fan-out over I/O-bound work (requests, queries, file reads)
+//! where you want a cap on in-flight work, an upper bound on how long any one
+//! task may take, and a way to stop early. For CPU-bound work use a thread
+//! pool (`rayon`, [`worker_pool`](super::worker_pool)) instead.
+//!
+//! **Compared to.** The guide uses `futures::future::join_all`: every task
+//! starts at once (no bound), a hung task hangs the whole call, there is no
+//! way to cancel, and a panic takes the caller down. `futures`'
+//! `StreamExt::buffered(n)` bounds concurrency and keeps order, but polls all
+//! tasks inside one task (no parallelism across worker threads) and has no
+//! timeout or cancellation. `tokio::task::JoinSet` runs tasks in parallel but
+//! yields them in completion order; this is a `JoinSet` plus the bookkeeping
+//! that puts results back in order, a slot limit, timeouts and cancellation.
+//!
+//! **How it is checked.** Not by loom or shuttle: their schedulers do not
+//! drive tokio. `models/async_tasks.rs` runs it on tokio's current-thread
+//! runtime with the **paused clock** (`start_paused = true`), where timers
+//! fire in virtual time: the tests are deterministic and assert exact virtual
+//! durations (which is how the concurrency bound is shown), timeouts,
+//! cancellation, panics, and order. The guide's unbounded `join_all` without
+//! timeout is kept as a test-only variant and is caught there.
+//!
+//! Must be called inside a tokio runtime (it spawns with
+//! [`JoinSet::spawn`]).
+//!
+//! # Example
+//!
+//! ```
+//! use heddle::concurrency::async_tasks::{Options, TaskError, run_all};
+//! use std::num::NonZeroUsize;
+//! use std::time::Duration;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+//! let tasks = (1..=6u64).map(|id| async move {
+//!     tokio::time::sleep(Duration::from_millis(10 * id)).await;
+//!     if id % 5 == 0 { Err(format!("task {id} failed")) } else { Ok(id * 100) }
+//! });
+//! let opts = Options::new(NonZeroUsize::new(2).unwrap()).timeout(Duration::from_millis(55));
+//! let results = run_all(tasks, &opts).await;
+//! assert_eq!(results[0], Ok(100)); // submission order, whatever finished first
+//! assert_eq!(results[4], Err(TaskError::Failed("task 5 failed".to_string())));
+//! assert_eq!(results[5], Err(TaskError::TimedOut(Duration::from_millis(55))));
+//! # });
+//! ```
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+use tokio::task::{Id, JoinError, JoinSet};
+pub use tokio_util::sync::CancellationToken;
+
+/// Why a task has no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError<E> {
+    /// The task ran and returned this error.
+    #[error("task failed: {0}")]
+    Failed(E),
+    /// The task did not finish within the timeout; it was dropped.
+    #[error("task timed out after {0:?}")]
+    TimedOut(Duration),
+    /// The run was cancelled before the task finished (or started).
+    #[error("task cancelled")]
+    Cancelled,
+    /// The task panicked with this message.
+    #[error("task panicked: {0}")]
+    Panicked(String),
+}
+
+/// How [`run_all`] runs its tasks.
+#[derive(Debug, Clone)]
+pub struct Options {
+    concurrency: NonZeroUsize,
+    timeout: Option<Duration>,
+    cancel: CancellationToken,
+}
+
+impl Options {
+    /// At most `concurrency` tasks in flight, no timeout, never cancelled.
+    pub fn new(concurrency: NonZeroUsize) -> Self {
+        Self {
+            concurrency,
+            timeout: None,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Each task gets at most `timeout` from the moment it starts; then it
+    /// is dropped and reported as [`TaskError::TimedOut`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Cancelling `token` aborts the tasks in flight and starts no more;
+    /// every task without a result is reported [`TaskError::Cancelled`].
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The concurrency limit.
+    pub fn concurrency(&self) -> NonZeroUsize {
+        self.concurrency
+    }
+}
+
+/// Runs every future of `tasks` as a tokio task, at most
+/// `opts.concurrency()` at a time, and returns their outcomes in submission
+/// order. See the [module docs](self).
+pub async fn run_all<I, F, T, E>(tasks: I, opts: &Options) -> Vec<Result<T, TaskError<E>>>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let limit = opts.concurrency.get();
+    let mut pending = tasks.into_iter();
+    let mut results: Vec<Option<Result<T, TaskError<E>>>> = Vec::new();
+    let mut slot_of: BTreeMap<Id, usize> = BTreeMap::new();
+    let mut running = JoinSet::new();
+    let mut cancelled = opts.cancel.is_cancelled();
+
+    loop {
+        while !cancelled && running.len() < limit {
+            let Some(task) = pending.next() else { break };
+            let handle = running.spawn(with_timeout(task, opts.timeout));
+            slot_of.insert(handle.id(), results.len());
+            results.push(None);
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            // Biased: the order of checks is part of the (deterministic) contract.
+            biased;
+            () = opts.cancel.cancelled(), if !cancelled => {
+                tracing::debug!(in_flight = running.len(), "run_all cancelled");
+                cancelled = true;
+                running.abort_all();
+            }
+            Some(joined) = running.join_next_with_id() => {
+                let (id, outcome) = match joined {
+                    Ok((id, outcome)) => (id, outcome),
+                    Err(e) => (e.id(), Err(join_error(e))),
+                };
+                if let Some(slot) = slot_of.remove(&id) {
+                    results[slot] = Some(outcome);
+                }
+            }
+        }
+    }
+    if cancelled {
+        // Tasks never started are reported, not silently dropped.
+        results.extend(pending.map(|_| None));
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(TaskError::Cancelled)))
+        .collect()
+}
+
+async fn with_timeout<F, T, E>(task: F, timeout: Option<Duration>) -> Result<T, TaskError<E>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    match timeout {
+        None => task.await.map_err(TaskError::Failed),
+        Some(limit) => match tokio::time::timeout(limit, task).await {
+            Ok(outcome) => outcome.map_err(TaskError::Failed),
+            Err(_elapsed) => Err(TaskError::TimedOut(limit)),
+        },
+    }
+}
+
+fn join_error<E>(e: JoinError) -> TaskError<E> {
+    if e.is_panic() {
+        TaskError::Panicked(panic_message(e.into_panic()))
+    } else {
+        TaskError::Cancelled
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "<non-string panic>".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+/// The guide's version, kept for the tests to catch: every task spawned at
+/// once (no bound) and awaited with no timeout, so one hung task hangs the
+/// call. Only in `loom`/`shuttle` builds; never use it.
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+#[doc(hidden)]
+pub mod broken {
+    use super::{TaskError, join_error};
+    use std::future::Future;
+
+    /// `join_all` over spawned tasks: unbounded and untimed.
+    pub async fn join_all<I, F, T, E>(tasks: I) -> Vec<Result<T, TaskError<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+        let mut results = Vec::with_capacity(handles.len());
+        for h in handles {
+            results.push(match h.await {
+                Ok(r) => r.map_err(TaskError::Failed),
+                Err(e) => Err(join_error(e)),
+            });
+        }
+        results
+    }
+}

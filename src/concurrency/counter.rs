@@ -29,6 +29,8 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+//! # fn main() -> Result<(), heddle::concurrency::counter::CounterError> {
 //! use heddle::concurrency::counter::Counter;
 //! use heddle::sync::thread;
 //!
@@ -40,7 +42,9 @@
 //! assert_ne!(mine, theirs); // every value is handed out once
 //! let snap = counter.snapshot();
 //! assert_eq!(snap.count, 2);
-//! # Ok::<(), heddle::concurrency::counter::CounterError>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 
 use crate::sync::atomic::AtomicU64;
@@ -145,9 +149,12 @@ fn checked(current: u64, by: u64) -> Result<u64, CounterError> {
 /// data alongside it.
 ///
 /// ```
+/// # #[cfg(not(any(feature = "loom", feature = "shuttle")))] fn main() {
 /// let c = heddle::concurrency::counter::AtomicCounter::new(41);
 /// assert_eq!(c.increment(), Ok(42));
 /// assert_eq!(c.get(), 42);
+/// # }
+/// # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 /// ```
 #[derive(Debug)]
 pub struct AtomicCounter {

@@ -45,6 +45,8 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+//! # fn main() -> Result<(), heddle::concurrency::kv_actor::ActorError> {
 //! use heddle::concurrency::kv_actor::{self, ActorError};
 //! use heddle::sync::thread;
 //!
@@ -62,7 +64,9 @@
 //! let last = kv.shutdown()?; // joins the actor thread
 //! assert_eq!(last.into_iter().collect::<Vec<_>>(), [("hits".to_string(), 2)]);
 //! assert_eq!(kv.get("hits".into()), Err(ActorError::Stopped));
-//! # Ok::<(), ActorError>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 
 use std::collections::BTreeMap;

@@ -28,6 +28,7 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(not(any(feature = "loom", feature = "shuttle")))] fn main() {
 //! use heddle::concurrency::rwlock_store::Store;
 //! use heddle::sync::thread;
 //!
@@ -42,6 +43,8 @@
 //! assert!(seen == ["a"] || seen == ["a", "b"]); // always a prefix
 //! assert_eq!(store.len(), 2);
 //! assert_eq!(store.access_count().writes, 2);
+//! # }
+//! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 
 use crate::sync::atomic::AtomicU64;

@@ -52,6 +52,8 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+//! # fn main() -> Result<(), heddle::concurrency::worker_pool::PoolError> {
 //! use heddle::concurrency::worker_pool::{PoolError, WorkerPool};
 //!
 //! let pool = WorkerPool::new(2, |n: u64| n * n)?;
@@ -67,7 +69,9 @@
 //!
 //! pool.shutdown()?; // drains the queue, joins both workers
 //! assert_eq!(pool.dispatch(5).err(), Some(PoolError::ShutDown));
-//! # Ok::<(), PoolError>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 
 use std::any::Any;

@@ -14,6 +14,7 @@
 //! returns only when a receiver has taken the value.
 //!
 //! ```
+//! # #[cfg(not(any(feature = "loom", feature = "shuttle")))] fn main() {
 //! use heddle::sync::{channel, thread};
 //!
 //! let (tx, rx) = channel::bounded(1);
@@ -25,6 +26,8 @@
 //! let got: Vec<i32> = rx.iter().collect(); // ends when the sender is dropped
 //! t.join().expect("sender panicked");
 //! assert_eq!(got, [0, 1, 2]);
+//! # }
+//! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 //!
 //! [`Mutex`]: crate::sync::Mutex

@@ -23,6 +23,7 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(not(any(feature = "loom", feature = "shuttle")))] fn main() {
 //! use heddle::sync::{Arc, Mutex, thread};
 //! use heddle::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 //!
@@ -42,6 +43,8 @@
 //! }
 //! assert_eq!(hits.load(Relaxed), 2);
 //! assert_eq!(log.lock().len(), 2);
+//! # }
+//! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 
 #[cfg(feature = "loom")]
@@ -107,9 +110,12 @@ pub mod hint {
 /// directly, recovering from poisoning.
 ///
 /// ```
+/// # #[cfg(not(any(feature = "loom", feature = "shuttle")))] fn main() {
 /// let m = heddle::sync::Mutex::new(1);
 /// *m.lock() += 1;
 /// assert_eq!(m.into_inner(), 2);
+/// # }
+/// # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 /// ```
 #[derive(Default)]
 pub struct Mutex<T>(imp::Mutex<T>);
@@ -154,9 +160,12 @@ impl<T> fmt::Debug for Mutex<T> {
 /// return guards directly, recovering from poisoning.
 ///
 /// ```
+/// # #[cfg(not(any(feature = "loom", feature = "shuttle")))] fn main() {
 /// let l = heddle::sync::RwLock::new(vec![1]);
 /// l.write().push(2);
 /// assert_eq!(l.read().len(), 2);
+/// # }
+/// # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 /// ```
 #[derive(Default)]
 pub struct RwLock<T>(imp::RwLock<T>);
@@ -216,6 +225,7 @@ impl<T> fmt::Debug for RwLock<T> {
 /// A condition variable paired with the facade's [`Mutex`].
 ///
 /// ```
+/// # #[cfg(not(any(feature = "loom", feature = "shuttle")))] fn main() {
 /// use heddle::sync::{Arc, Condvar, Mutex, thread};
 ///
 /// let pair = Arc::new((Mutex::new(false), Condvar::new()));
@@ -228,6 +238,8 @@ impl<T> fmt::Debug for RwLock<T> {
 /// assert!(*ready);
 /// drop(ready);
 /// t.join().expect("notifier panicked");
+/// # }
+/// # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 /// ```
 #[derive(Default)]
 pub struct Condvar(imp::Condvar);
