@@ -15,7 +15,9 @@
 //! - [`sync`]: the facade (`Arc`, `Mutex`, `RwLock`, `Condvar`, atomics, threads, channels);
 //! - [`check`]: run one test body under the compiled-in engine;
 //! - [`concurrency`]: the shared-memory patterns (mutex counter, rwlock store,
-//!   worker pool, key-value actor, async tasks).
+//!   worker pool, key-value actor, async tasks);
+//! - [`parallel`]: divide and conquer sorts, map-reduce, work stealing,
+//!   data-parallel blur, pipeline.
 
 #[cfg(all(feature = "loom", feature = "shuttle"))]
 compile_error!(
@@ -25,4 +27,5 @@ compile_error!(
 
 pub mod check;
 pub mod concurrency;
+pub mod parallel;
 pub mod sync;
