@@ -17,7 +17,9 @@
 //! - [`concurrency`]: the shared-memory patterns (mutex counter, rwlock store,
 //!   worker pool, key-value actor, async tasks);
 //! - [`parallel`]: divide and conquer sorts, map-reduce, work stealing,
-//!   data-parallel blur, pipeline.
+//!   data-parallel blur, pipeline;
+//! - [`wire`]: framing, the binary encoding and JSON-RPC 2.0: pure,
+//!   fuzzed decoders.
 
 #[cfg(all(feature = "loom", feature = "shuttle"))]
 compile_error!(
@@ -29,3 +31,4 @@ pub mod check;
 pub mod concurrency;
 pub mod parallel;
 pub mod sync;
+pub mod wire;
