@@ -16,8 +16,10 @@
 //! - [`check`]: run one test body under the compiled-in engine;
 //! - [`concurrency`]: the shared-memory patterns (mutex counter, rwlock store,
 //!   worker pool, key-value actor, async tasks);
+//! - [`net`]: one network trait over tokio and turmoil, and frames on streams;
 //! - [`parallel`]: divide and conquer sorts, map-reduce, work stealing,
 //!   data-parallel blur, pipeline;
+//! - [`resilience`]: retry with backoff and jitter, circuit breaker;
 //! - [`wire`]: framing, the binary encoding and JSON-RPC 2.0: pure,
 //!   fuzzed decoders.
 
@@ -29,6 +31,8 @@ compile_error!(
 
 pub mod check;
 pub mod concurrency;
+pub mod net;
 pub mod parallel;
+pub mod resilience;
 pub mod sync;
 pub mod wire;

@@ -1,0 +1,31 @@
+//! The guide's async TCP echo server (§4) over `heddle::net`, on real
+//! sockets. `cargo run --example echo_server [ADDR]` (default
+//! 127.0.0.1:8080); stop it with Ctrl-C. Try it with `nc 127.0.0.1 8080`.
+
+use heddle::net::echo::{EchoConfig, serve};
+use heddle::net::{Addr, Listener, Network, Tokio};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let arg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let (host, port) = arg.rsplit_once(':').ok_or("address must be HOST:PORT")?;
+    let addr = Addr::new(host, port.parse()?);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let listener = Tokio.bind(&addr).await?;
+            eprintln!("echo server listening on {}", listener.local_addr()?);
+            let stop = CancellationToken::new();
+            let ctrl_c = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    ctrl_c.cancel();
+                }
+            });
+            serve(listener, EchoConfig::default(), stop).await?;
+            Ok(())
+        })
+}

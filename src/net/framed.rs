@@ -1,0 +1,124 @@
+//! Frames over a byte stream: [`FrameReader`] and [`write_frame`].
+//!
+//! The reader buffers at most one frame plus one read's worth of the next:
+//! the frame header is validated (version, length ≤ limit) before any room
+//! for the payload is reserved, so a peer cannot make it allocate more than
+//! the configured maximum.
+//!
+//! # Example
+//!
+//! ```
+//! use heddle::net::framed::{FrameReader, write_frame};
+//! use heddle::wire::frame::FrameCodec;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let (a, b) = tokio::io::duplex(64);
+//! let codec = FrameCodec::new(1024);
+//! let (_, mut w) = tokio::io::split(a);
+//! write_frame(&mut w, &codec, b"one").await?;
+//! write_frame(&mut w, &codec, b"two").await?;
+//! drop(w);
+//! let mut r = FrameReader::new(b, codec);
+//! assert_eq!(r.next().await?.as_deref(), Some(&b"one"[..]));
+//! assert_eq!(r.next().await?.as_deref(), Some(&b"two"[..]));
+//! # Ok::<(), heddle::net::framed::FramedError>(()) }).unwrap();
+//! ```
+
+use crate::wire::WireError;
+use crate::wire::frame::{Decoded, FrameCodec};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Reading or writing frames failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FramedError {
+    /// The stream failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The bytes are not valid frames.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The peer closed the stream in the middle of a frame.
+    #[error("stream closed inside a frame ({buffered} bytes buffered)")]
+    Truncated {
+        /// Bytes of the incomplete frame that had arrived.
+        buffered: usize,
+    },
+}
+
+/// Writes one frame and flushes.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    codec: &FrameCodec,
+    payload: &[u8],
+) -> Result<(), FramedError> {
+    let mut buf = Vec::new();
+    codec.encode(payload, &mut buf)?;
+    w.write_all(&buf).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads frames from a stream, one at a time.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    inner: R,
+    codec: FrameCodec,
+    buf: Vec<u8>,
+    /// Start of unread bytes in `buf`.
+    start: usize,
+}
+
+/// Bytes read from the stream at once when nothing more specific is known.
+const READ_CHUNK: usize = 8 * 1024;
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R, codec: FrameCodec) -> Self {
+        Self {
+            inner,
+            codec,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// The next frame's payload; `None` when the peer closed the stream
+    /// cleanly between frames. Cancel-safe: dropping the future loses no
+    /// bytes (they stay buffered for the next call).
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, FramedError> {
+        loop {
+            let need = match self.codec.decode(&self.buf[self.start..])? {
+                Decoded::Frame { payload, consumed } => {
+                    let out = payload.to_vec();
+                    self.start += consumed;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    }
+                    return Ok(Some(out));
+                }
+                Decoded::NeedMore(n) => n,
+            };
+            // Compact before growing, so the buffer never exceeds one frame
+            // plus one chunk.
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            self.buf
+                .reserve(need.max(READ_CHUNK.min(self.codec.max_frame() + 5)));
+            let n = self.inner.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                return match self.buf.len() {
+                    0 => Ok(None),
+                    buffered => Err(FramedError::Truncated { buffered }),
+                };
+            }
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
