@@ -3,7 +3,7 @@
 //! 127.0.0.1:8080); stop it with Ctrl-C. Try it with `nc 127.0.0.1 8080`.
 
 use heddle::net::echo::{EchoConfig, serve};
-use heddle::net::{Addr, Listener, Network, Tokio};
+use heddle::net::{Addr, Network, Tokio};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

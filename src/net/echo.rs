@@ -21,6 +21,7 @@
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //! use tokio_util::sync::CancellationToken;
 //!
+//! # fn main() -> std::io::Result<()> {
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let listener = Tokio.bind(&Addr::new("127.0.0.1", 0)).await?;
 //! let port = listener.local_addr()?.port();
@@ -36,7 +37,8 @@
 //!
 //! stop.cancel();
 //! server.await.expect("server task")?;
-//! # Ok::<(), std::io::Error>(()) })
+//! # Ok(())
+//! # })
 //! # }
 //! ```
 //!

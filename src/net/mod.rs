@@ -33,6 +33,7 @@
 //!     stream.write_all(&buf).await
 //! }
 //!
+//! # fn main() -> std::io::Result<()> {
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let net = Tokio;
 //! let listener = net.bind(&Addr::new("127.0.0.1", 0)).await?;
@@ -44,7 +45,8 @@
 //! client.read_exact(&mut back).await?;
 //! assert_eq!(&back, b"hello");
 //! server.await.expect("server task")?;
-//! # Ok::<(), std::io::Error>(()) })
+//! # Ok(())
+//! # })
 //! # }
 //! ```
 
