@@ -4,10 +4,12 @@
 //! their committed seed corpora through the same functions.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+use heddle::wire::WireError;
 use heddle::wire::binary::{self, Call, Envelope, RemoteError, Reply};
 use heddle::wire::frame::{Decoded, FrameCodec, HEADER_LEN};
 use heddle::wire::jsonrpc::{self, ErrorObject, Id, Params, Request, Response, Responses};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
 fn remote_error() -> impl Strategy<Value = RemoteError> {
@@ -71,6 +73,153 @@ fn id() -> impl Strategy<Value = Id> {
     ]
 }
 
+type FrameDecoder = for<'a> fn(&FrameCodec, &'a [u8]) -> Result<Decoded<'a>, WireError>;
+
+fn payloads() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    prop::collection::vec(any::<Vec<u8>>(), 0..6)
+}
+
+/// Frames written back to back decode to the same payloads from any prefix
+/// of the stream, and a prefix never yields a frame that is not the truth.
+fn frames_round_trip(
+    decode: FrameDecoder,
+    payloads: &[Vec<u8>],
+    cut: prop::sample::Index,
+) -> Result<(), TestCaseError> {
+    let codec = FrameCodec::new(1 << 16);
+    let mut wire = Vec::new();
+    for p in payloads {
+        codec.encode(p, &mut wire).expect("fits");
+    }
+    let prefix = &wire[..cut.index(wire.len() + 1)];
+    let mut at = 0;
+    let mut got = Vec::new();
+    loop {
+        match decode(&codec, &prefix[at..]) {
+            Ok(Decoded::Frame { payload, consumed }) => {
+                prop_assert!(consumed > 0, "a frame consumed nothing");
+                got.push(payload.to_vec());
+                at += consumed;
+            }
+            Ok(Decoded::NeedMore(n)) => {
+                prop_assert!(n > 0);
+                prop_assert!(
+                    at + n <= wire.len() || at == wire.len(),
+                    "asks for more than exists"
+                );
+                break;
+            }
+            Err(e) => prop_assert!(false, "valid frames rejected: {e}"),
+        }
+    }
+    prop_assert!(got.len() <= payloads.len(), "more frames than were written");
+    prop_assert_eq!(&got[..], &payloads[..got.len()]);
+    if prefix.len() == wire.len() {
+        prop_assert_eq!(got, payloads);
+    }
+    Ok(())
+}
+
+/// Arbitrary bytes: the decoder returns (never panics), and a frame it
+/// accepts respects the limit and its own header.
+fn frame_respects_limit(
+    decode: FrameDecoder,
+    bytes: &[u8],
+    max: usize,
+) -> Result<(), TestCaseError> {
+    let codec = FrameCodec::new(max);
+    if let Ok(Decoded::Frame { payload, consumed }) = decode(&codec, bytes) {
+        prop_assert!(payload.len() <= max, "frame over the limit accepted");
+        prop_assert_eq!(consumed, HEADER_LEN + payload.len());
+    }
+    Ok(())
+}
+
+/// Broken decoders: each must make one of the properties above fail.
+mod broken {
+    use super::*;
+
+    /// Forgets the header when reporting how much it consumed.
+    pub fn forgets_header<'a>(c: &FrameCodec, buf: &'a [u8]) -> Result<Decoded<'a>, WireError> {
+        match c.decode(buf)? {
+            Decoded::Frame { payload, .. } => Ok(Decoded::Frame {
+                payload,
+                consumed: payload.len(),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// Trusts the declared length: no limit check, slices without bounds checks.
+    pub fn trusts_length<'a>(_: &FrameCodec, buf: &'a [u8]) -> Result<Decoded<'a>, WireError> {
+        if buf.len() < HEADER_LEN {
+            return Ok(Decoded::NeedMore(HEADER_LEN - buf.len()));
+        }
+        let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+        Ok(Decoded::Frame {
+            payload: &buf[HEADER_LEN..HEADER_LEN + len],
+            consumed: HEADER_LEN + len,
+        })
+    }
+}
+
+fn fails(property: impl Fn(&mut TestRunner) -> Result<(), String>) -> bool {
+    let mut runner = TestRunner::new(Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    property(&mut runner).is_err()
+}
+
+#[test]
+fn the_frame_properties_catch_broken_decoders() {
+    let round_trip = |decode: FrameDecoder| {
+        move |r: &mut TestRunner| {
+            r.run(&(payloads(), any::<prop::sample::Index>()), |(p, cut)| {
+                frames_round_trip(decode, &p, cut)
+            })
+            .map_err(|e| e.to_string())
+        }
+    };
+    let limit = |decode: FrameDecoder| {
+        move |r: &mut TestRunner| {
+            // Headers that announce more than the limit, followed by plenty of bytes.
+            let hostile = (
+                0u8..4,
+                1u32..200,
+                prop::collection::vec(any::<u8>(), 200..300),
+            )
+                .prop_map(|(v, len, tail)| {
+                    let mut b = vec![v.min(1) * heddle::wire::frame::VERSION];
+                    b.extend_from_slice(&len.to_be_bytes());
+                    b.extend(tail);
+                    b
+                });
+            r.run(&(hostile, 0usize..64), |(b, max)| {
+                frame_respects_limit(decode, &b, max)
+            })
+            .map_err(|e| e.to_string())
+        }
+    };
+    assert!(
+        !fails(round_trip(FrameCodec::decode)),
+        "the real decoder must pass"
+    );
+    assert!(
+        !fails(limit(FrameCodec::decode)),
+        "the real decoder must pass"
+    );
+    assert!(
+        fails(round_trip(broken::forgets_header)),
+        "round trip missed a decoder that forgets the header"
+    );
+    assert!(
+        fails(limit(broken::trusts_length)),
+        "limit property missed a decoder without a limit"
+    );
+}
+
 proptest! {
     #[test]
     fn binary_round_trips(msg in envelope()) {
@@ -79,42 +228,13 @@ proptest! {
     }
 
     #[test]
-    fn frames_round_trip_in_any_chunking(payloads in prop::collection::vec(any::<Vec<u8>>(), 0..6), cut in any::<prop::sample::Index>()) {
-        let codec = FrameCodec::new(1 << 16);
-        let mut wire = Vec::new();
-        for p in &payloads {
-            codec.encode(p, &mut wire).expect("fits");
-        }
-        // Decoding a prefix never yields a frame that is not a prefix of the truth.
-        let prefix = &wire[..cut.index(wire.len() + 1)];
-        let mut at = 0;
-        let mut got = Vec::new();
-        loop {
-            match codec.decode(&prefix[at..]).expect("valid frames") {
-                Decoded::Frame { payload, consumed } => {
-                    got.push(payload.to_vec());
-                    at += consumed;
-                }
-                Decoded::NeedMore(n) => {
-                    prop_assert!(n > 0);
-                    prop_assert!(at + n <= wire.len() || at == wire.len(), "asks for more than exists");
-                    break;
-                }
-            }
-        }
-        prop_assert_eq!(&got[..], &payloads[..got.len()]);
-        if prefix.len() == wire.len() {
-            prop_assert_eq!(got, payloads);
-        }
+    fn frames_round_trip_in_any_chunking(payloads in payloads(), cut in any::<prop::sample::Index>()) {
+        frames_round_trip(FrameCodec::decode, &payloads, cut)?;
     }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in any::<Vec<u8>>(), max in 0usize..64) {
-        let codec = FrameCodec::new(max);
-        if let Ok(Decoded::Frame { payload, consumed }) = codec.decode(&bytes) {
-            prop_assert!(payload.len() <= max);
-            prop_assert_eq!(consumed, HEADER_LEN + payload.len());
-        }
+        frame_respects_limit(FrameCodec::decode, &bytes, max)?;
         let _ = binary::decode::<Envelope>(&bytes);
         let _ = jsonrpc::parse_response(&bytes);
         let _ = jsonrpc::handle(&bytes, |_, _| Ok(Value::Null));
