@@ -15,6 +15,8 @@
 //! malformed input. `fuzz/` holds one cargo-fuzz target per decoder.
 
 pub mod binary;
+#[doc(hidden)]
+pub mod checks;
 pub mod frame;
 pub mod jsonrpc;
 
