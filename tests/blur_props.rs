@@ -143,3 +143,58 @@ fn large_test_pattern_agrees_across_band_heights() {
         assert_eq!(out, naive, "band height {band}");
     }
 }
+
+/// The agreement property with the filter as a parameter: the separable
+/// filter passes; a blur that replicates the border (clamps coordinates)
+/// instead of averaging the in-bounds pixels, as the guide specifies, is
+/// caught.
+#[test]
+fn the_agreement_property_catches_wrong_edge_handling() {
+    fn clamped(img: &Image) -> Vec<u8> {
+        let (w, h) = (img.width() as isize, img.height() as isize);
+        let mut out = Vec::with_capacity(img.pixels().len());
+        for y in 0..h {
+            for x in 0..w {
+                let mut sum = [0u32; 3];
+                for dy in -2..=2isize {
+                    for dx in -2..=2isize {
+                        let (px, py) = ((x + dx).clamp(0, w - 1), (y + dy).clamp(0, h - 1));
+                        let p = img
+                            .pixel(px as usize, py as usize)
+                            .expect("clamped in bounds");
+                        for c in 0..3 {
+                            sum[c] += u32::from(p[c]);
+                        }
+                    }
+                }
+                out.extend(sum.iter().map(|s| (s / 25) as u8));
+            }
+        }
+        out
+    }
+    let run = |filter: fn(&Image) -> Vec<u8>| {
+        let config = ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest::test_runner::TestRunner::new_with_rng(
+            config,
+            proptest::test_runner::TestRng::deterministic_rng(
+                proptest::test_runner::RngAlgorithm::ChaCha,
+            ),
+        )
+        .run(&image(13), |img| {
+            prop_assert_eq!(filter(&img), blur_naive(&img).into_pixels());
+            Ok(())
+        })
+    };
+    assert!(
+        run(|img| blur_separable(img).into_pixels()).is_ok(),
+        "the separable blur must pass"
+    );
+    assert!(
+        run(clamped).is_err(),
+        "the property missed border replication"
+    );
+}

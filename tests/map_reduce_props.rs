@@ -190,3 +190,54 @@ fn text_without_whitespace_is_one_piece() {
     assert_eq!(pieces.iter().filter(|p| !p.is_empty()).count(), 1);
     assert_eq!(word_count(&text, 4).expect("engine")[text.as_str()], 1);
 }
+
+/// The count property with the splitter as a parameter: the real one (at
+/// whitespace) passes; one that cuts at the byte midpoint's nearest char
+/// boundary, inside words, is caught.
+#[test]
+fn the_count_property_catches_a_splitter_that_cuts_words() {
+    fn count_in_halves(
+        text: &str,
+        cut_inside_words: bool,
+    ) -> std::collections::BTreeMap<String, u64> {
+        let (a, b) = if cut_inside_words {
+            let mut at = text.len() / 2;
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.split_at(at)
+        } else {
+            text.split_near(text.len() / 2)
+        };
+        let mut total = word_count_serial(a);
+        for (w, n) in word_count_serial(b) {
+            *total.entry(w).or_default() += n;
+        }
+        total
+    }
+    let run = |cut_inside_words: bool| {
+        let config = ProptestConfig {
+            cases: 300,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        proptest::test_runner::TestRunner::new_with_rng(
+            config,
+            proptest::test_runner::TestRng::deterministic_rng(
+                proptest::test_runner::RngAlgorithm::ChaCha,
+            ),
+        )
+        .run(&texts(), |text| {
+            prop_assert_eq!(
+                count_in_halves(&text, cut_inside_words),
+                word_count_serial(&text)
+            );
+            Ok(())
+        })
+    };
+    assert!(run(false).is_ok(), "splitting at whitespace must pass");
+    assert!(
+        run(true).is_err(),
+        "the property missed a splitter that cuts words"
+    );
+}

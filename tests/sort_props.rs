@@ -411,3 +411,71 @@ fn quicksort_comparisons_stay_n_log_n_on_patterns() {
         );
     }
 }
+
+/// Runs `property` over `strategy` with a fixed seed; true if it found a
+/// counterexample. Used to show the properties above catch broken sorts.
+fn catches<S: Strategy>(
+    strategy: S,
+    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) -> bool {
+    let config = ProptestConfig {
+        cases: 200,
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        ..ProptestConfig::default()
+    };
+    proptest::test_runner::TestRunner::new_with_rng(
+        config,
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    )
+    .run(&strategy, property)
+    .is_err()
+}
+
+/// The equality and stability properties, with the sort under test as a
+/// parameter, and broken sorts they must reject.
+#[test]
+fn the_sort_properties_catch_broken_sorts() {
+    fn equals_std(sort: fn(&mut [u64]), v: Vec<u64>) -> Result<(), TestCaseError> {
+        let mut expected = v.clone();
+        expected.sort();
+        let mut got = v;
+        sort(&mut got);
+        prop_assert_eq!(got, expected);
+        Ok(())
+    }
+    fn stable(sort: fn(&mut [(u8, usize)]), keys: Vec<u8>) -> Result<(), TestCaseError> {
+        let v: Vec<(u8, usize)> = keys.into_iter().zip(0..).collect();
+        let mut expected = v.clone();
+        expected.sort_by_key(|p| p.0);
+        let mut got = v;
+        sort(&mut got);
+        prop_assert_eq!(got, expected);
+        Ok(())
+    }
+    let keys = || prop::collection::vec(0u8..8, 0..2500);
+
+    // The real sorts pass...
+    assert!(!catches(inputs(), |v| equals_std(merge_sort, v)));
+    assert!(!catches(inputs(), |v| equals_std(quicksort, v)));
+    assert!(!catches(keys(), |k| stable(
+        |v| merge_sort_by_key(v, |p| p.0),
+        k
+    )));
+    // ...and these do not: a merge that drops the last run's tail element
+    // from the sort, and an unstable sort where stability is promised.
+    let forgets_last: fn(&mut [u64]) = |v| {
+        let n = v.len().saturating_sub(1);
+        merge_sort(&mut v[..n]);
+    };
+    assert!(
+        catches(inputs(), |v| equals_std(forgets_last, v)),
+        "equality missed an incomplete sort"
+    );
+    assert!(
+        catches(keys(), |k| stable(|v| v.sort_unstable_by_key(|p| p.0), k)),
+        "stability missed an unstable sort"
+    );
+}
