@@ -126,8 +126,8 @@ fn std_atomic(a: &std::sync::atomic::AtomicU64) {
 
 fn mutex_uncontended(c: &mut Criterion) {
     let mut g = fast_group(c, "mutex_uncontended");
-    uncontended(&mut g, "heddle", heddle::sync::Mutex::new(0), heddle_mutex);
     uncontended(&mut g, "std", std::sync::Mutex::new(0), std_mutex);
+    uncontended(&mut g, "heddle", heddle::sync::Mutex::new(0), heddle_mutex);
     uncontended(
         &mut g,
         "parking_lot",

@@ -106,6 +106,14 @@ pub mod hint {
     pub use std::hint::spin_loop;
 }
 
+/// Takes the guard out of a poisoned lock. Out of line and cold, so the
+/// fast path of `lock` is exactly std's `lock().unwrap()` fast path.
+#[cold]
+#[inline(never)]
+fn recover<G>(poisoned: PoisonError<G>) -> G {
+    poisoned.into_inner()
+}
+
 /// A mutual-exclusion lock whose [`lock`](Mutex::lock) returns the guard
 /// directly, recovering from poisoning.
 ///
@@ -130,7 +138,10 @@ impl<T> Mutex<T> {
     /// Acquires the lock, blocking the current thread until it is free.
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        match self.0.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => recover(poisoned),
+        }
     }
 
     /// Acquires the lock if it is free right now.
@@ -180,13 +191,19 @@ impl<T> RwLock<T> {
     /// Acquires shared read access.
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
+        match self.0.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => recover(poisoned),
+        }
     }
 
     /// Acquires exclusive write access.
     #[inline]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        self.0.write().unwrap_or_else(PoisonError::into_inner)
+        match self.0.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => recover(poisoned),
+        }
     }
 
     /// Acquires shared read access if that can be done without blocking.
@@ -255,7 +272,10 @@ impl Condvar {
     /// May wake spuriously: call it in a loop, or use [`wait_while`](Self::wait_while).
     #[inline]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        match self.0.wait(guard) {
+            Ok(guard) => guard,
+            Err(poisoned) => recover(poisoned),
+        }
     }
 
     /// Blocks while `condition` holds, re-checking it after every wake-up.
