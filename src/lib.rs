@@ -16,6 +16,7 @@
 //! - [`check`]: run one test body under the compiled-in engine;
 //! - [`concurrency`]: the shared-memory patterns (mutex counter, rwlock store,
 //!   worker pool, key-value actor, async tasks);
+//! - [`distributed`]: JSON-RPC over HTTP (more to come);
 //! - [`net`]: one network trait over tokio and turmoil, and frames on streams;
 //! - [`parallel`]: divide and conquer sorts, map-reduce, work stealing,
 //!   data-parallel blur, pipeline;
@@ -31,6 +32,7 @@ compile_error!(
 
 pub mod check;
 pub mod concurrency;
+pub mod distributed;
 pub mod net;
 pub mod parallel;
 pub mod resilience;

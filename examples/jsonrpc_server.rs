@@ -1,0 +1,43 @@
+//! The guide's JSON-RPC server (§5): `add` and `echo` over HTTP on
+//! 127.0.0.1:3030 (or the address given). Stop it with Ctrl-C.
+//!
+//! ```sh
+//! cargo run --example jsonrpc_server
+//! curl -s -d '{"jsonrpc":"2.0","method":"add","params":[2,3],"id":1}' 127.0.0.1:3030
+//! ```
+
+use heddle::distributed::jsonrpc_http::{HttpConfig, guide_methods, serve};
+use heddle::net::{Addr, Network, Tokio};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let arg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3030".into());
+    let (host, port) = arg.rsplit_once(':').ok_or("address must be HOST:PORT")?;
+    let addr = Addr::new(host, port.parse()?);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let listener = Tokio.bind(&addr).await?;
+            // The test harness reads this line to find the port.
+            eprintln!("listening on {}", listener.local_addr()?);
+            let stop = CancellationToken::new();
+            let ctrl_c = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    ctrl_c.cancel();
+                }
+            });
+            serve(
+                listener,
+                Arc::new(guide_methods),
+                HttpConfig::default(),
+                stop,
+            )
+            .await?;
+            Ok(())
+        })
+}
