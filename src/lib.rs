@@ -34,6 +34,7 @@ pub mod check;
 pub mod concurrency;
 pub mod distributed;
 pub mod net;
+mod panic;
 pub mod parallel;
 pub mod resilience;
 pub mod sync;

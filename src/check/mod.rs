@@ -213,11 +213,7 @@ impl Model {
                 .name()
                 .unwrap_or("<this test>")
                 .to_owned();
-            let msg = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("<non-string panic>");
+            let msg = crate::panic::message(payload.as_ref());
             tracing::error!(%test, "shuttle found a failing schedule");
             // The schedule itself was printed to stderr by shuttle just above.
             panic!(

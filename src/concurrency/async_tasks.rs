@@ -57,7 +57,6 @@
 //! # });
 //! ```
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -191,18 +190,9 @@ where
 
 fn join_error<E>(e: JoinError) -> TaskError<E> {
     if e.is_panic() {
-        TaskError::Panicked(panic_message(e.into_panic()))
+        TaskError::Panicked(crate::panic::message(e.into_panic().as_ref()))
     } else {
         TaskError::Cancelled
-    }
-}
-
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map_or_else(|| "<non-string panic>".to_owned(), |s| (*s).to_owned()),
     }
 }
 

@@ -177,11 +177,7 @@ fn apply<K: Ord, V: Clone>(
     f: UpdateFn<V>,
 ) -> Result<Option<V>, ActorError> {
     let new = catch_unwind(AssertUnwindSafe(|| f(map.get(&key)))).map_err(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "<non-string panic payload>".to_owned());
+        let message = crate::panic::message(payload.as_ref());
         tracing::warn!(%message, "kv actor: update function panicked");
         ActorError::UpdatePanicked(message)
     })?;

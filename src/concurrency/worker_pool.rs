@@ -74,7 +74,6 @@
 //! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::sync::channel::{self, Receiver, Sender};
@@ -229,13 +228,7 @@ fn work<T, R>(id: usize, jobs: &Receiver<Job<T, R>>, f: &(dyn Fn(T) -> R + Sync)
     tracing::debug!(worker = id, "worker stopped: queue closed and drained");
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
-}
+use crate::panic::message as panic_message;
 
 /// The pending outcome of one dispatched task. Dropping it discards the
 /// result (the task still runs).

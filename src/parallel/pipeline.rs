@@ -106,7 +106,6 @@
 //! # #[cfg(any(feature = "loom", feature = "shuttle"))] fn main() {}
 //! ```
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -542,13 +541,7 @@ impl<U, E> Drop for Holding<'_, U, E> {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
-}
+use crate::panic::message as panic_message;
 
 /// The output buffer of an ordered pipeline: slot `i` holds item
 /// `next + i` once it has arrived.

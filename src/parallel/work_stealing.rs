@@ -450,11 +450,7 @@ impl Shared {
         // the unwind; shared state it leaves half-updated is the user's, as
         // with `std::thread::spawn`. The panic is reported by `run`.
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(scope))) {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "<non-string panic>".to_owned());
+            let message = crate::panic::message(payload.as_ref());
             tracing::debug!(worker = scope.index, %message, "work_stealing: task panicked");
             let mut panics = self.panics.lock();
             panics.count += 1;
