@@ -139,13 +139,13 @@ fn mutex_uncontended(c: &mut Criterion) {
 
 fn mutex_contended(c: &mut Criterion) {
     let mut g = threaded_group(c, "mutex_contended");
+    contended(&mut g, "std", || std::sync::Mutex::new(0), std_mutex);
     contended(
         &mut g,
         "heddle",
         || heddle::sync::Mutex::new(0),
         heddle_mutex,
     );
-    contended(&mut g, "std", || std::sync::Mutex::new(0), std_mutex);
     contended(
         &mut g,
         "parking_lot",
