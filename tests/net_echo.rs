@@ -48,18 +48,20 @@ fn echo_round_trips_under_turmoil() -> turmoil::Result {
     Ok(())
 }
 
-#[test]
-fn silent_client_is_disconnected_at_the_idle_timeout() -> turmoil::Result {
-    let mut sim = sim(1);
-    sim.host("server", || async {
-        let listener = Turmoil.bind(&Addr::new("0.0.0.0", 7)).await?;
-        let config = EchoConfig {
-            idle_timeout: Duration::from_secs(2),
-            max_connections: 1,
-        };
-        serve(listener, config, CancellationToken::new()).await?;
-        Ok(())
-    });
+/// A client that connects and stays silent: the server must close the
+/// connection at its idle timeout (2 s), so the client's read ends.
+fn silent_client_is_closed<F, Fut>(server: F) -> turmoil::Result
+where
+    F: Fn() -> Fut + 'static,
+    Fut: std::future::Future<Output = turmoil::Result> + 'static,
+{
+    let mut sim = turmoil::Builder::new()
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(20))
+        .rng_seed(1)
+        .simulation_duration(Duration::from_secs(30))
+        .build();
+    sim.host("server", server);
     sim.client("client", async {
         let mut s = Turmoil.connect(&Addr::new("server", 7)).await?;
         let start = tokio::time::Instant::now();
@@ -79,6 +81,43 @@ fn silent_client_is_disconnected_at_the_idle_timeout() -> turmoil::Result {
         Ok(())
     });
     sim.run()
+}
+
+#[test]
+fn silent_client_is_disconnected_at_the_idle_timeout() -> turmoil::Result {
+    silent_client_is_closed(|| async {
+        let listener = Turmoil.bind(&Addr::new("0.0.0.0", 7)).await?;
+        let config = EchoConfig {
+            idle_timeout: Duration::from_secs(2),
+            max_connections: 1,
+        };
+        serve(listener, config, CancellationToken::new()).await?;
+        Ok(())
+    })
+}
+
+/// The guide's echo server (no idle timeout) keeps the silent client's
+/// connection forever: the same check fails (the simulation runs out of time).
+#[test]
+fn the_guides_untimed_echo_server_is_caught() {
+    let outcome = silent_client_is_closed(|| async {
+        let listener = Turmoil.bind(&Addr::new("0.0.0.0", 7)).await?;
+        loop {
+            let (mut socket, _) = heddle::net::Listener::accept(&listener).await?;
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    assert!(
+        outcome.is_err(),
+        "a server without an idle timeout passed the idle-timeout check"
+    );
 }
 
 #[test]
