@@ -97,53 +97,51 @@ fn lock_counter(c: &mut Criterion) {
 
 const MESSAGES: usize = 200_000;
 
+/// One producer thread sends `MESSAGES` values; this thread sums them until
+/// the channel disconnects.
+fn spsc<S, R>(channel: (S, R), send: fn(&S, usize) -> bool) -> usize
+where
+    S: Send + 'static,
+    R: IntoIterator<Item = usize>,
+{
+    let (tx, rx) = channel;
+    let producer = thread::spawn(move || {
+        for i in 0..MESSAGES {
+            if !send(&tx, i) {
+                break;
+            }
+        }
+    });
+    let sum = rx.into_iter().sum();
+    producer.join().expect("producer panicked");
+    black_box(sum)
+}
+
 fn channel_spsc(c: &mut Criterion) {
     let mut g = c.benchmark_group("channel_spsc");
     g.throughput(Throughput::Elements(MESSAGES as u64));
     g.sample_size(20).measurement_time(Duration::from_secs(3));
     g.bench_function("std_mpsc", |b| {
         b.iter(|| {
-            let (tx, rx) = mpsc::channel();
-            let producer = thread::spawn(move || {
-                for i in 0..MESSAGES {
-                    if tx.send(i).is_err() {
-                        break;
-                    }
-                }
-            });
-            let sum: usize = rx.iter().sum();
-            producer.join().expect("producer panicked");
-            black_box(sum)
+            spsc(mpsc::channel(), |tx: &mpsc::Sender<usize>, i| {
+                tx.send(i).is_ok()
+            })
         });
     });
     g.bench_function("crossbeam_unbounded", |b| {
         b.iter(|| {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let producer = thread::spawn(move || {
-                for i in 0..MESSAGES {
-                    if tx.send(i).is_err() {
-                        break;
-                    }
-                }
-            });
-            let sum: usize = rx.iter().sum();
-            producer.join().expect("producer panicked");
-            black_box(sum)
+            spsc(
+                crossbeam_channel::unbounded(),
+                |tx: &crossbeam_channel::Sender<usize>, i| tx.send(i).is_ok(),
+            )
         });
     });
     g.bench_function("crossbeam_bounded_1024", |b| {
         b.iter(|| {
-            let (tx, rx) = crossbeam_channel::bounded(1024);
-            let producer = thread::spawn(move || {
-                for i in 0..MESSAGES {
-                    if tx.send(i).is_err() {
-                        break;
-                    }
-                }
-            });
-            let sum: usize = rx.iter().sum();
-            producer.join().expect("producer panicked");
-            black_box(sum)
+            spsc(
+                crossbeam_channel::bounded(1024),
+                |tx: &crossbeam_channel::Sender<usize>, i| tx.send(i).is_ok(),
+            )
         });
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
