@@ -20,6 +20,7 @@ fn remote_error() -> impl Strategy<Value = RemoteError> {
         any::<String>().prop_map(RemoteError::Panicked),
         Just(RemoteError::ShuttingDown),
         Just(RemoteError::Overloaded),
+        Just(RemoteError::Interrupted),
     ]
 }
 

@@ -136,6 +136,10 @@ pub enum RemoteError {
     ShuttingDown,
     /// Too many calls in flight on this connection.
     Overloaded,
+    /// A server crash or restart interrupted an earlier execution of this
+    /// idempotency key: it may or may not have taken effect, and it will not
+    /// be run again.
+    Interrupted,
 }
 
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]

@@ -1,0 +1,458 @@
+//! The RPC client's async driver: one multiplexed connection, opened
+//! lazily and re-opened after failures, per-attempt timeouts, retries with
+//! capped full-jitter backoff, and idempotency keys.
+//!
+//! See the [module header](super) for the protocol and its guarantees, and
+//! [`serve`](super::serve) for an example.
+
+use super::RpcError;
+use super::dedup::Outcome;
+use super::session::{ClientEvent, ClientSession, Verdict};
+use crate::net::framed::FrameReader;
+use crate::net::{Addr, Network};
+use crate::resilience::retry::{Backoff, Classification, Policy, retry};
+use crate::wire::binary::{self, Call, Envelope, RemoteError};
+use crate::wire::frame::FrameCodec;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+// The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How a client behaves.
+///
+/// ```
+/// use heddle::distributed::rpc::ClientConfig;
+/// use heddle::resilience::retry::{Backoff, Policy};
+/// use std::time::Duration;
+/// let config = ClientConfig::new(b"shared secret".to_vec())
+///     .attempt_timeout(Duration::from_millis(500))
+///     .retry(Policy::new(Backoff::new(Duration::from_millis(10), Duration::from_secs(1)), 4))
+///     .seed(42);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    token: Vec<u8>,
+    attempt_timeout: Duration,
+    connect_timeout: Duration,
+    retry: Policy,
+    seed: u64,
+    codec: FrameCodec,
+    no_timeout: bool,
+}
+
+impl ClientConfig {
+    /// Presents `token`. Defaults: 1 s per attempt, 1 s to connect and
+    /// complete the handshake, 5 attempts with full-jitter backoff from
+    /// 20 ms capped at 1 s, RNG seed 0, frames up to
+    /// [`DEFAULT_MAX_FRAME`](crate::wire::frame::DEFAULT_MAX_FRAME).
+    pub fn new(token: Vec<u8>) -> Self {
+        Self {
+            token,
+            attempt_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            retry: Policy::new(
+                Backoff::new(Duration::from_millis(20), Duration::from_secs(1)),
+                5,
+            ),
+            seed: 0,
+            codec: FrameCodec::default(),
+            no_timeout: false,
+        }
+    }
+
+    /// How long one attempt waits for its reply.
+    pub fn attempt_timeout(mut self, d: Duration) -> Self {
+        self.attempt_timeout = d;
+        self
+    }
+
+    /// How long connecting plus the handshake may take.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// When to retry (attempts, backoff, optional shared budget).
+    pub fn retry(mut self, policy: Policy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Seeds the RNG that draws idempotency keys and backoff jitter: two
+    /// clients making the same calls with the same seed behave identically
+    /// (what a simulation needs). Give distinct clients distinct seeds.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The frame codec (maximum frame size).
+    pub fn codec(mut self, codec: FrameCodec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Test-only: wait for every reply forever, as the guide's client does —
+    /// a lost reply then hangs the caller. Kept so the simulation tests can
+    /// show that they catch it. Never use it.
+    #[doc(hidden)]
+    pub fn guide_defect_no_timeout(mut self) -> Self {
+        self.no_timeout = true;
+        self
+    }
+}
+
+/// A command from a caller to the connection task.
+enum Command {
+    /// Send this frame and hand the reply to `reply`.
+    Call {
+        id: u64,
+        frame: Vec<u8>,
+        reply: oneshot::Sender<Outcome>,
+    },
+    /// The caller of `id` stopped waiting.
+    TimedOut { id: u64 },
+}
+
+/// A live connection: the way to its task.
+struct Connection {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+struct Inner<N> {
+    net: N,
+    addr: Addr,
+    config: ClientConfig,
+    rng: Mutex<SmallRng>,
+    next_id: AtomicU64,
+    /// The current connection, `None` before the first call, after a failure
+    /// and after [`Client::close`]. Locked across connecting, so concurrent
+    /// callers share one connection attempt.
+    connection: tokio::sync::Mutex<Option<Connection>>,
+    closed: tokio_util::sync::CancellationToken,
+}
+
+/// A client of one RPC server. Clones share the connection.
+///
+/// Calls made at once are multiplexed on one connection. Each attempt waits
+/// at most the attempt timeout; failed attempts that may succeed later
+/// (timeout, lost connection, refused connection, `Overloaded`,
+/// `ShuttingDown`) are retried by the [`Policy`]; a connection silent since
+/// a timed-out call was sent is dropped and re-opened by the next attempt.
+pub struct Client<N: Network> {
+    inner: Arc<Inner<N>>,
+}
+
+impl<N: Network> Clone for Client<N> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<N: Network> std::fmt::Debug for Client<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug)]
+enum AttemptError {
+    Timeout,
+    Unavailable(String),
+    Refused(String),
+    Remote(RemoteError),
+    Encode(crate::wire::WireError),
+    Decode(crate::wire::WireError),
+    Closed,
+}
+
+impl AttemptError {
+    fn class(&self) -> Classification {
+        match self {
+            AttemptError::Timeout | AttemptError::Unavailable(_) => Classification::Retryable,
+            AttemptError::Remote(RemoteError::Overloaded | RemoteError::ShuttingDown) => {
+                Classification::Retryable
+            }
+            _ => Classification::Permanent,
+        }
+    }
+}
+
+impl<N: Network> Client<N> {
+    /// A client of the server at `addr`. Nothing is sent until the first
+    /// call.
+    pub fn new(net: N, addr: Addr, config: ClientConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                net,
+                addr,
+                rng: Mutex::new(SmallRng::seed_from_u64(config.seed)),
+                config,
+                next_id: AtomicU64::new(1),
+                connection: tokio::sync::Mutex::new(None),
+                closed: tokio_util::sync::CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Calls `method`, which need not be idempotent: the call carries a
+    /// fresh idempotency key, kept across retries, and the server executes
+    /// it at most once. On an error the call may or may not have executed
+    /// ([`RpcError::Timeout`]: the last attempt got no answer), but a later
+    /// call never executes it.
+    pub async fn call<A, R>(&self, method: &str, args: &A) -> Result<R, RpcError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.invoke(method, args, true).await
+    }
+
+    /// Calls an idempotent `method` (one that may safely run more than once,
+    /// such as a read): retries carry no key, and the server keeps nothing
+    /// for them.
+    pub async fn call_idempotent<A, R>(&self, method: &str, args: &A) -> Result<R, RpcError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.invoke(method, args, false).await
+    }
+
+    /// Closes the connection. Calls waiting on it fail; later calls return
+    /// [`RpcError::Closed`].
+    pub async fn close(&self) {
+        self.inner.closed.cancel();
+        self.inner.connection.lock().await.take();
+    }
+
+    async fn invoke<A, R>(&self, method: &str, args: &A, keyed: bool) -> Result<R, RpcError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let args = binary::to_vec(args).map_err(RpcError::Encode)?;
+        let (key, mut rng) = {
+            let mut rng = self
+                .inner
+                .rng
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let key = keyed.then(|| rng.random::<u128>());
+            (key, SmallRng::seed_from_u64(rng.random()))
+        };
+        let outcome = retry(
+            &self.inner.config.retry,
+            &mut rng,
+            AttemptError::class,
+            || self.attempt(method, &args, key),
+        )
+        .await;
+        match outcome {
+            Ok(bytes) => binary::decode(&bytes).map_err(RpcError::Decode),
+            Err(e) => {
+                let attempts = e.attempts();
+                Err(match e.into_inner() {
+                    AttemptError::Timeout => RpcError::Timeout { attempts },
+                    AttemptError::Unavailable(cause) => RpcError::Unavailable { attempts, cause },
+                    AttemptError::Refused(reason) => RpcError::Refused(reason),
+                    AttemptError::Remote(remote) => RpcError::Remote(remote),
+                    AttemptError::Encode(e) => RpcError::Encode(e),
+                    AttemptError::Decode(e) => RpcError::Decode(e),
+                    AttemptError::Closed => RpcError::Closed,
+                })
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &str,
+        args: &[u8],
+        key: Option<u128>,
+    ) -> Result<Vec<u8>, AttemptError> {
+        let inner = &*self.inner;
+        let commands = self.connection().await?;
+        let id = inner.next_id.fetch_add(1, Relaxed);
+        let call = Envelope::Call(Call {
+            id,
+            method: method.to_owned(),
+            idempotency_key: key,
+            args: args.to_vec(),
+        });
+        let payload = binary::to_vec(&call).map_err(AttemptError::Encode)?;
+        let mut frame = Vec::with_capacity(payload.len() + crate::wire::frame::HEADER_LEN);
+        inner
+            .config
+            .codec
+            .encode(&payload, &mut frame)
+            .map_err(AttemptError::Encode)?;
+        let (reply, answer) = oneshot::channel();
+        if commands.send(Command::Call { id, frame, reply }).is_err() {
+            return Err(AttemptError::Unavailable("connection lost".into()));
+        }
+        let answer = if inner.config.no_timeout {
+            answer.await
+        } else {
+            match tokio::time::timeout(inner.config.attempt_timeout, answer).await {
+                Ok(answer) => answer,
+                Err(_elapsed) => {
+                    // The connection decides whether it is dead.
+                    let _ = commands.send(Command::TimedOut { id });
+                    return Err(AttemptError::Timeout);
+                }
+            }
+        };
+        match answer {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(remote)) => Err(AttemptError::Remote(remote)),
+            Err(_dropped) => Err(AttemptError::Unavailable("connection lost".into())),
+        }
+    }
+
+    /// The live connection's command queue, connecting first if needed.
+    async fn connection(&self) -> Result<mpsc::UnboundedSender<Command>, AttemptError> {
+        let inner = &*self.inner;
+        let mut slot = inner.connection.lock().await;
+        if inner.closed.is_cancelled() {
+            return Err(AttemptError::Closed);
+        }
+        if let Some(c) = slot.as_ref().filter(|c| !c.commands.is_closed()) {
+            return Ok(c.commands.clone());
+        }
+        *slot = None;
+        let limit = inner.config.connect_timeout;
+        let (session, reader, writer) = match tokio::time::timeout(limit, self.open()).await {
+            Ok(result) => result?,
+            Err(_elapsed) => return Err(AttemptError::Unavailable("connect timed out".into())),
+        };
+        let (commands, queue) = mpsc::unbounded_channel();
+        tokio::spawn(run(
+            session,
+            reader,
+            writer,
+            queue,
+            inner.config.attempt_timeout,
+        ));
+        *slot = Some(Connection {
+            commands: commands.clone(),
+        });
+        Ok(commands)
+    }
+
+    /// Connects and completes the handshake.
+    async fn open(&self) -> Result<Parts<N::Stream>, AttemptError> {
+        let inner = &*self.inner;
+        let stream = inner
+            .net
+            .connect(&inner.addr)
+            .await
+            .map_err(|e| AttemptError::Unavailable(format!("connect: {e}")))?;
+        let (rd, mut wr) = tokio::io::split(stream);
+        let mut reader = FrameReader::new(rd, inner.config.codec);
+        let mut session = ClientSession::new(inner.config.token.clone());
+        let mut out = Vec::new();
+        let payload = binary::to_vec(&session.hello()).map_err(AttemptError::Encode)?;
+        inner
+            .config
+            .codec
+            .encode(&payload, &mut out)
+            .map_err(AttemptError::Encode)?;
+        write_all(&mut wr, &out)
+            .await
+            .map_err(|e| AttemptError::Unavailable(format!("handshake: {e}")))?;
+        let bytes = match reader.next().await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(AttemptError::Unavailable("closed during handshake".into())),
+            Err(e) => return Err(AttemptError::Unavailable(format!("handshake: {e}"))),
+        };
+        let envelope = binary::decode(&bytes).map_err(AttemptError::Decode)?;
+        match session.on_envelope(envelope) {
+            ClientEvent::Ready { .. } => Ok((session, reader, wr)),
+            ClientEvent::Refused(reason) => Err(AttemptError::Refused(reason)),
+            other => Err(AttemptError::Unavailable(format!("handshake: {other:?}"))),
+        }
+    }
+}
+
+type Parts<S> = (
+    ClientSession<oneshot::Sender<Outcome>>,
+    FrameReader<tokio::io::ReadHalf<S>>,
+    tokio::io::WriteHalf<S>,
+);
+
+async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
+/// The connection task: sends calls, routes replies, and ends (failing every
+/// waiting call, which its caller then retries) when the stream breaks or
+/// goes silent, or when every [`Client`] clone is gone.
+async fn run<S: crate::net::Stream>(
+    mut session: ClientSession<oneshot::Sender<Outcome>>,
+    mut reader: FrameReader<tokio::io::ReadHalf<S>>,
+    mut writer: tokio::io::WriteHalf<S>,
+    mut queue: mpsc::UnboundedReceiver<Command>,
+    write_limit: Duration,
+) {
+    let start = Instant::now();
+    let now = || u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let why = loop {
+        tokio::select! {
+            biased;
+            command = queue.recv() => match command {
+                None => break "client dropped".to_owned(),
+                Some(Command::Call { id, frame, reply }) => {
+                    if session.register(id, reply, now()).is_some() {
+                        break format!("call id {id} reused");
+                    }
+                    match tokio::time::timeout(write_limit, write_all(&mut writer, &frame)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => break format!("write: {e}"),
+                        Err(_elapsed) => break "write timed out".to_owned(),
+                    }
+                }
+                Some(Command::TimedOut { id }) => {
+                    if session.on_timeout(id, now()) == Verdict::Reconnect {
+                        break "silent since a timed-out call was sent".to_owned();
+                    }
+                }
+            },
+            frame = reader.next() => match frame {
+                Ok(Some(bytes)) => {
+                    let event = match binary::decode::<Envelope>(&bytes) {
+                        Ok(envelope) => session.on_envelope_at(envelope, now()),
+                        Err(e) => break format!("undecodable frame: {e}"),
+                    };
+                    match event {
+                        ClientEvent::Completed { waiter, outcome } => {
+                            // The caller may have given up meanwhile.
+                            let _ = waiter.send(outcome);
+                        }
+                        ClientEvent::Late(id) => tracing::debug!(id, "rpc: late reply ignored"),
+                        other => break format!("protocol: {other:?}"),
+                    }
+                }
+                Ok(None) => break "closed by the server".to_owned(),
+                Err(e) => break format!("read: {e}"),
+            },
+        }
+    };
+    tracing::debug!(reason = %why, waiting = session.waiting(), "rpc: client connection ended");
+    // Dropping the waiters tells their callers the connection is lost.
+    drop(session.disconnect());
+}

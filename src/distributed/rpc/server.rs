@@ -1,0 +1,481 @@
+//! The RPC server's async driver: accepts connections on any
+//! [`Listener`], and moves frames and handler outcomes between the network
+//! and each connection's [`ServerSession`].
+//!
+//! See the [module header](super) for the protocol and its guarantees, and
+//! [`serve`] for an example.
+
+use super::dedup::{DedupStore, Outcome};
+use super::session::{Phase, ServerAction, ServerSession};
+use crate::net::framed::FrameReader;
+use crate::net::{Listener, Stream};
+use crate::wire::binary::{self, Call, Envelope, RemoteError};
+use crate::wire::frame::FrameCodec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+// The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A boxed handler future.
+type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+/// A type-erased handler: argument bytes in, outcome out.
+type Handler = Arc<dyn Fn(Vec<u8>) -> HandlerFuture + Send + Sync>;
+
+/// The methods a server answers, by name.
+///
+/// ```
+/// use heddle::distributed::rpc::Router;
+/// let router = Router::new()
+///     .route("add", |(a, b): (i64, i64)| async move { Ok::<_, String>(a + b) })
+///     .route("echo", |s: String| async move { Ok::<_, String>(s) });
+/// assert_eq!(router.methods().collect::<Vec<_>>(), ["add", "echo"]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: BTreeMap<String, Handler>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.routes.keys()).finish()
+    }
+}
+
+impl Router {
+    /// No methods.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) `method`: its arguments decode as `A`, its result
+    /// encodes from `R`, and an `Err(e)` reaches the caller as
+    /// [`RemoteError::Handler`] with `e`'s message.
+    pub fn route<A, R, E, F, Fut>(mut self, method: impl Into<String>, handler: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + 'static,
+        E: Display + 'static,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: Handler = Arc::new(move |bytes: Vec<u8>| {
+            let args = binary::decode::<A>(&bytes);
+            let handler = Arc::clone(&handler);
+            Box::pin(async move {
+                let args = args.map_err(|e| RemoteError::BadArguments(e.to_string()))?;
+                match handler(args).await {
+                    Ok(value) => {
+                        binary::to_vec(&value).map_err(|e| RemoteError::Handler(e.to_string()))
+                    }
+                    Err(e) => Err(RemoteError::Handler(e.to_string())),
+                }
+            })
+        });
+        self.routes.insert(method.into(), erased);
+        self
+    }
+
+    /// The registered method names, in order.
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        self.routes.keys().map(String::as_str)
+    }
+
+    fn dispatch(&self, call: Call) -> HandlerFuture {
+        match self.routes.get(&call.method) {
+            Some(handler) => handler(call.args),
+            None => Box::pin(std::future::ready(Err(RemoteError::UnknownMethod(
+                call.method,
+            )))),
+        }
+    }
+}
+
+/// How a server behaves: its token and its limits.
+///
+/// ```
+/// use heddle::distributed::rpc::ServerConfig;
+/// use std::time::Duration;
+/// let config = ServerConfig::new(b"shared secret".to_vec())
+///     .max_in_flight(32)
+///     .idle_timeout(Duration::from_secs(10));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    token: Vec<u8>,
+    max_connections: usize,
+    max_in_flight: u32,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    codec: FrameCodec,
+    dedup_capacity: usize,
+    dedup: Option<DedupStore>,
+    no_dedup: bool,
+}
+
+impl ServerConfig {
+    /// Clients must present `token`. Defaults: 1024 connections, 64 calls in
+    /// flight per connection, 5 s to complete the handshake, a connection
+    /// with no call running is closed after 30 s without a frame, frames up
+    /// to [`DEFAULT_MAX_FRAME`](crate::wire::frame::DEFAULT_MAX_FRAME), a
+    /// de-duplication window of 100 000 outcomes private to this server.
+    pub fn new(token: Vec<u8>) -> Self {
+        Self {
+            token,
+            max_connections: 1024,
+            max_in_flight: 64,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            codec: FrameCodec::default(),
+            dedup_capacity: 100_000,
+            dedup: None,
+            no_dedup: false,
+        }
+    }
+
+    /// Connections served at once; more wait in the listen backlog.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Calls run at once per connection; more are answered
+    /// [`RemoteError::Overloaded`] (which clients retry).
+    pub fn max_in_flight(mut self, n: u32) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Time a new connection has to send its `Hello`.
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.handshake_timeout = d;
+        self
+    }
+
+    /// A connection with no call running is closed after this long without
+    /// a complete frame; a write that cannot finish within it closes the
+    /// connection too (a client that stops reading).
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// The frame codec (maximum frame size).
+    pub fn codec(mut self, codec: FrameCodec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Finished keyed outcomes remembered when no
+    /// [`dedup_store`](Self::dedup_store) is given.
+    pub fn dedup_capacity(mut self, n: usize) -> Self {
+        self.dedup_capacity = n;
+        self
+    }
+
+    /// Uses `store` as the de-duplication window. Hand the same store to the
+    /// server after a restart when the handlers' effects survive restarts
+    /// (a store stands for durable storage): executions the restart cut
+    /// short are then answered [`RemoteError::Interrupted`], not run again.
+    pub fn dedup_store(mut self, store: DedupStore) -> Self {
+        self.dedup = Some(store);
+        self
+    }
+
+    /// Test-only: ignore idempotency keys, so a retried call runs again —
+    /// the guide's RPC defect, kept so the simulation tests can show that
+    /// they catch it. Never use it.
+    #[doc(hidden)]
+    pub fn guide_defect_no_dedup(mut self) -> Self {
+        self.no_dedup = true;
+        self
+    }
+}
+
+/// Answers a duplicate that joined a running execution: the connection it
+/// arrived on, and its call id there.
+#[derive(Debug)]
+pub struct Joiner {
+    tx: mpsc::UnboundedSender<(u64, Outcome)>,
+    id: u64,
+}
+
+struct Shared {
+    router: Router,
+    config: ServerConfig,
+    store: DedupStore,
+}
+
+impl Shared {
+    /// The de-duplication window, locked; `None` in the no-dedup defect.
+    fn window(&self) -> Option<std::sync::MutexGuard<'_, super::dedup::DedupWindow<Joiner>>> {
+        (!self.config.no_dedup).then(|| self.store.lock())
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled; then stops
+/// accepting, lets every connection finish the calls it admitted (new calls
+/// are answered [`RemoteError::ShuttingDown`]), and returns when all are
+/// closed. Accept errors are logged and do not stop the server.
+///
+/// # Example
+///
+/// ```
+/// use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
+/// use heddle::net::{Addr, Listener, Network, Tokio};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let router = Router::new().route("add", |(a, b): (i64, i64)| async move { Ok::<_, String>(a + b) });
+/// let listener = Tokio.bind(&Addr::new("127.0.0.1", 0)).await?;
+/// let port = listener.local_addr()?.port();
+/// let stop = CancellationToken::new();
+/// let server = tokio::spawn(serve(listener, router, ServerConfig::new(b"t".to_vec()), stop.clone()));
+///
+/// let client = Client::new(Tokio, Addr::new("127.0.0.1", port), ClientConfig::new(b"t".to_vec()));
+/// let sum: i64 = client.call("add", &(2i64, 3i64)).await?;
+/// assert_eq!(sum, 5);
+///
+/// client.close().await;
+/// stop.cancel();
+/// server.await??;
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+pub async fn serve<L: Listener>(
+    listener: L,
+    router: Router,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let store = config
+        .dedup
+        .clone()
+        .unwrap_or_else(|| DedupStore::new(config.dedup_capacity));
+    let interrupted = store.lock().recover();
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "rpc: keyed calls cut short by a restart are answered Interrupted"
+        );
+    }
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let shared = Arc::new(Shared {
+        router,
+        config,
+        store,
+    });
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_closed) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                tracing::debug!(%peer, "rpc: connection");
+                let shared = Arc::clone(&shared);
+                let shutdown = shutdown.clone();
+                connections.spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = connection(stream, &shared, shutdown).await {
+                        tracing::debug!(%peer, error = %e, "rpc: connection ended");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "rpc: accept failed"),
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Why a connection ended early.
+#[derive(Debug)]
+enum End {
+    Io(io::Error),
+    Timeout(&'static str),
+    Protocol(String),
+}
+
+impl Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Io(e) => write!(f, "i/o: {e}"),
+            End::Timeout(what) => write!(f, "{what} timed out"),
+            End::Protocol(what) => write!(f, "protocol: {what}"),
+        }
+    }
+}
+
+async fn connection<S: Stream>(
+    stream: S,
+    shared: &Shared,
+    shutdown: CancellationToken,
+) -> Result<(), End> {
+    let config = &shared.config;
+    let (rd, mut wr) = tokio::io::split(stream);
+    let mut reader = FrameReader::new(rd, config.codec);
+    let mut session = ServerSession::new(config.token.clone(), config.max_in_flight);
+    let (join_tx, mut join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
+    let mut running: JoinSet<Outcome> = JoinSet::new();
+    // Task id → (call id, idempotency key), to answer a handler that panicked.
+    let mut calls = BTreeMap::new();
+    let mut deadline = Instant::now() + config.handshake_timeout;
+    let mut reading = true;
+    // Set when the connection broke: nothing more is read or written, but
+    // the calls already running still finish, so that their keys' outcomes
+    // reach the de-duplication window and the duplicates waiting on them.
+    let mut broken: Option<End> = None;
+    let mut out = Vec::new();
+
+    while reading || session.in_flight() > 0 {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if reading => {
+                session.drain();
+                reading = false;
+            }
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                let (task, outcome) = match done {
+                    Ok((task, outcome)) => (task, outcome),
+                    Err(e) => {
+                        let why = if e.is_panic() { "handler panicked" } else { "handler cancelled" };
+                        (e.id(), Err(RemoteError::Panicked(why.to_owned())))
+                    }
+                };
+                let Some((id, key)) = calls.remove(&task) else { continue };
+                let (reply, joined) = {
+                    let mut window = shared.window();
+                    session.on_executed(id, key, outcome.clone(), window.as_deref_mut())
+                };
+                for j in joined {
+                    // A closed connection no longer needs its answer.
+                    let _ = j.tx.send((j.id, outcome.clone()));
+                }
+                push(&mut out, reply, config);
+            }
+            Some((id, outcome)) = join_rx.recv() => {
+                push(&mut out, session.on_joined(id, outcome), config);
+            }
+            frame = reader.next(), if reading => match frame {
+                Ok(Some(bytes)) => {
+                    deadline = Instant::now() + config.idle_timeout;
+                    let actions = match binary::decode::<Envelope>(&bytes) {
+                        Ok(envelope) => {
+                            let mut window = shared.window();
+                            session.on_envelope(envelope, window.as_deref_mut(), |id| Joiner {
+                                tx: join_tx.clone(),
+                                id,
+                            })
+                        }
+                        Err(e) => {
+                            broken = Some(End::Protocol(e.to_string()));
+                            vec![ServerAction::Close]
+                        }
+                    };
+                    for action in actions {
+                        match action {
+                            ServerAction::Send(envelope) => push(&mut out, envelope, config),
+                            ServerAction::Execute(call) => {
+                                let (id, key) = (call.id, call.idempotency_key);
+                                let task = running.spawn(shared.router.dispatch(call));
+                                calls.insert(task.id(), (id, key));
+                            }
+                            ServerAction::Close => reading = false,
+                        }
+                    }
+                }
+                Ok(None) => reading = false,
+                Err(e) => {
+                    broken = Some(End::Protocol(e.to_string()));
+                    reading = false;
+                }
+            },
+            () = tokio::time::sleep_until(deadline), if reading && session.in_flight() == 0 => {
+                let what = if session.phase() == Phase::Handshake { "handshake" } else { "idle connection" };
+                broken = Some(End::Timeout(what));
+                reading = false;
+            }
+        }
+        if broken.is_some() {
+            out.clear();
+        } else if let Err(e) = flush(&mut wr, &mut out, config.idle_timeout).await {
+            broken = Some(e);
+            reading = false;
+        }
+    }
+    if broken.is_none() {
+        // Let the client see the end of the stream.
+        let _ = tokio::time::timeout(config.idle_timeout, wr.shutdown()).await;
+    }
+    broken.map_or(Ok(()), Err)
+}
+
+/// Appends `envelope` as one frame to `out`. A reply too large for a frame
+/// is replaced by an error reply, so the caller still hears back.
+fn push(out: &mut Vec<u8>, envelope: Envelope, config: &ServerConfig) {
+    let frame = |out: &mut Vec<u8>, e: &Envelope| {
+        binary::to_vec(e).and_then(|payload| config.codec.encode(&payload, out))
+    };
+    let Err(error) = frame(out, &envelope) else {
+        return;
+    };
+    tracing::warn!(%error, "rpc: reply not encodable");
+    if let Envelope::Reply(reply) = envelope {
+        let replacement = Envelope::Reply(crate::wire::binary::Reply {
+            id: reply.id,
+            outcome: Err(RemoteError::Handler(format!("reply not sent: {error}"))),
+        });
+        if let Err(error) = frame(out, &replacement) {
+            tracing::warn!(%error, "rpc: error reply not encodable either");
+        }
+    }
+}
+
+/// Writes what `out` holds, within `limit`.
+async fn flush<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    out: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<(), End> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(limit, async {
+        w.write_all(out).await?;
+        w.flush().await
+    })
+    .await
+    {
+        Ok(Ok(())) => {
+            out.clear();
+            Ok(())
+        }
+        Ok(Err(e)) => Err(End::Io(e)),
+        Err(_elapsed) => Err(End::Timeout("write")),
+    }
+}

@@ -1,0 +1,488 @@
+//! The protocol of one RPC connection, both ends, as pure state machines:
+//! envelopes in, actions out; no I/O, no clock, no randomness.
+//!
+//! [`ServerSession`] checks the handshake, admits calls (limit per
+//! connection, de-duplication of keyed calls, refusal while draining) and
+//! turns outcomes into replies. [`ClientSession`] builds the `Hello`,
+//! matches replies to waiting calls by id, and decides when a silent
+//! connection should be dropped. The async drivers in
+//! [`server`](super::server) and [`client`](super::client) only move bytes
+//! and time between these and the network.
+//!
+//! # Example
+//!
+//! The handshake and one call, with no network at all:
+//!
+//! ```
+//! use heddle::distributed::rpc::dedup::DedupWindow;
+//! use heddle::distributed::rpc::session::{ClientEvent, ClientSession, ServerAction, ServerSession};
+//! use heddle::wire::binary::{Call, Envelope};
+//!
+//! let mut server = ServerSession::new(b"secret".to_vec(), 8);
+//! let mut client: ClientSession<&str> = ClientSession::new(b"secret".to_vec());
+//! let mut dedup: DedupWindow<u64> = DedupWindow::new(16);
+//!
+//! let welcome = server.on_envelope(client.hello(), Some(&mut dedup), |id| id);
+//! let [ServerAction::Send(welcome)] = &welcome[..] else { panic!() };
+//! assert_eq!(client.on_envelope(welcome.clone()), ClientEvent::Ready { max_in_flight: 8 });
+//!
+//! let call = Call { id: 1, method: "add".into(), idempotency_key: Some(5), args: vec![] };
+//! client.register(1, "caller", 0);
+//! let actions = server.on_envelope(Envelope::Call(call), Some(&mut dedup), |id| id);
+//! assert!(matches!(&actions[..], [ServerAction::Execute(c)] if c.id == 1));
+//! let (reply, joined) = server.on_executed(1, Some(5), Ok(vec![42]), Some(&mut dedup));
+//! assert!(joined.is_empty());
+//! assert_eq!(client.on_envelope(reply), ClientEvent::Completed { waiter: "caller", outcome: Ok(vec![42]) });
+//! ```
+
+use super::dedup::{Begin, DedupWindow, Outcome};
+use crate::wire::binary::{Call, Envelope, RemoteError, Reply};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The RPC protocol version this build speaks (sent in `Hello`).
+pub const PROTOCOL: u16 = 1;
+
+/// Where a server connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the client's `Hello`.
+    Handshake,
+    /// Serving calls.
+    Ready,
+    /// Refused or broken: the driver closes the connection.
+    Closed,
+}
+
+/// What the server driver must do after an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerAction {
+    /// Write this envelope.
+    Send(Envelope),
+    /// Run the call's handler, then report with
+    /// [`ServerSession::on_executed`].
+    Execute(Call),
+    /// Close the connection (after writing what was sent before).
+    Close,
+}
+
+/// The server end of one connection.
+#[derive(Debug)]
+pub struct ServerSession {
+    phase: Phase,
+    token: Vec<u8>,
+    max_in_flight: u32,
+    /// Calls admitted and not yet answered (executing or joined).
+    in_flight: BTreeSet<u64>,
+    draining: bool,
+}
+
+impl ServerSession {
+    /// A connection that accepts clients presenting `token`, running at most
+    /// `max_in_flight` of their calls at once (at least 1).
+    pub fn new(token: Vec<u8>, max_in_flight: u32) -> Self {
+        Self {
+            phase: Phase::Handshake,
+            token,
+            max_in_flight: max_in_flight.max(1),
+            in_flight: BTreeSet::new(),
+            draining: false,
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Calls admitted and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Stops admitting calls: later ones are answered
+    /// [`RemoteError::ShuttingDown`]; admitted ones still finish.
+    pub fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// Handles one envelope from the client. `dedup` is the server's
+    /// de-duplication window (`None` ignores idempotency keys: the guide's
+    /// defect, kept only to show that the tests catch it); `join` makes the
+    /// waiter that answers call `id` when a running duplicate finishes.
+    pub fn on_envelope<W>(
+        &mut self,
+        envelope: Envelope,
+        dedup: Option<&mut DedupWindow<W>>,
+        join: impl FnOnce(u64) -> W,
+    ) -> Vec<ServerAction> {
+        match (self.phase, envelope) {
+            (Phase::Handshake, Envelope::Hello { protocol, token }) => {
+                if protocol != PROTOCOL {
+                    self.refuse(format!(
+                        "protocol {protocol} not supported (this server speaks {PROTOCOL})"
+                    ))
+                } else if token != self.token {
+                    self.refuse("bad token".to_owned())
+                } else {
+                    self.phase = Phase::Ready;
+                    vec![ServerAction::Send(Envelope::Welcome {
+                        max_in_flight: self.max_in_flight,
+                    })]
+                }
+            }
+            (Phase::Ready, Envelope::Call(call)) => self.admit(call, dedup, join),
+            (Phase::Closed, _) => Vec::new(),
+            (_, other) => {
+                tracing::debug!(phase = ?self.phase, envelope = ?kind(&other), "rpc: protocol violation");
+                self.phase = Phase::Closed;
+                vec![ServerAction::Close]
+            }
+        }
+    }
+
+    fn refuse(&mut self, reason: String) -> Vec<ServerAction> {
+        self.phase = Phase::Closed;
+        vec![
+            ServerAction::Send(Envelope::Refused { reason }),
+            ServerAction::Close,
+        ]
+    }
+
+    fn admit<W>(
+        &mut self,
+        call: Call,
+        dedup: Option<&mut DedupWindow<W>>,
+        join: impl FnOnce(u64) -> W,
+    ) -> Vec<ServerAction> {
+        let id = call.id;
+        if self.in_flight.contains(&id) {
+            // Two calls in flight under one id: replies could not be told
+            // apart. The client is broken; drop it.
+            tracing::debug!(id, "rpc: duplicate call id in flight");
+            self.phase = Phase::Closed;
+            return vec![ServerAction::Close];
+        }
+        let refuse = |e| vec![ServerAction::Send(reply(id, Err(e)))];
+        if self.draining {
+            return refuse(RemoteError::ShuttingDown);
+        }
+        if self.in_flight.len() >= self.max_in_flight as usize {
+            return refuse(RemoteError::Overloaded);
+        }
+        if let (Some(key), Some(window)) = (call.idempotency_key, dedup) {
+            match window.begin(key, join(id)) {
+                Begin::Execute => {}
+                Begin::Joined => {
+                    self.in_flight.insert(id);
+                    return Vec::new();
+                }
+                Begin::Done(outcome) => return vec![ServerAction::Send(reply(id, outcome))],
+            }
+        }
+        self.in_flight.insert(id);
+        vec![ServerAction::Execute(call)]
+    }
+
+    /// The handler of call `id` (with idempotency `key`) returned `outcome`:
+    /// the reply to send, and the waiters of duplicates that joined it (each
+    /// to be answered with the same outcome through
+    /// [`on_joined`](Self::on_joined) on its own session).
+    pub fn on_executed<W>(
+        &mut self,
+        id: u64,
+        key: Option<u128>,
+        outcome: Outcome,
+        dedup: Option<&mut DedupWindow<W>>,
+    ) -> (Envelope, Vec<W>) {
+        self.in_flight.remove(&id);
+        let joined = match (key, dedup) {
+            (Some(key), Some(window)) => window.finish(key, outcome.clone()),
+            _ => Vec::new(),
+        };
+        (reply(id, outcome), joined)
+    }
+
+    /// A duplicate call `id` that joined a running execution gets its
+    /// outcome: the reply to send.
+    pub fn on_joined(&mut self, id: u64, outcome: Outcome) -> Envelope {
+        self.in_flight.remove(&id);
+        reply(id, outcome)
+    }
+}
+
+fn reply(id: u64, outcome: Outcome) -> Envelope {
+    Envelope::Reply(Reply { id, outcome })
+}
+
+fn kind(e: &Envelope) -> &'static str {
+    match e {
+        Envelope::Hello { .. } => "Hello",
+        Envelope::Welcome { .. } => "Welcome",
+        Envelope::Refused { .. } => "Refused",
+        Envelope::Call(_) => "Call",
+        Envelope::Reply(_) => "Reply",
+    }
+}
+
+/// What an envelope from the server means to the client driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent<W> {
+    /// The handshake succeeded.
+    Ready {
+        /// The server's per-connection concurrency limit.
+        max_in_flight: u32,
+    },
+    /// The server refused the handshake.
+    Refused(String),
+    /// A call finished: hand `outcome` to `waiter`.
+    Completed {
+        /// Whoever waits for the call.
+        waiter: W,
+        /// The server's answer.
+        outcome: Outcome,
+    },
+    /// A reply for a call nobody waits for any more (it timed out); ignored.
+    Late(u64),
+    /// The server broke the protocol; drop the connection.
+    Violation(String),
+}
+
+/// The client end of one connection: the calls waiting for replies.
+#[derive(Debug)]
+pub struct ClientSession<W> {
+    token: Vec<u8>,
+    ready: bool,
+    /// Call id → (waiter, time the call was sent, in the driver's clock units).
+    waiting: BTreeMap<u64, (W, u64)>,
+    /// When the last envelope arrived, in the driver's clock units.
+    last_heard: Option<u64>,
+}
+
+impl<W> ClientSession<W> {
+    /// A connection that will present `token`.
+    pub fn new(token: Vec<u8>) -> Self {
+        Self {
+            token,
+            ready: false,
+            waiting: BTreeMap::new(),
+            last_heard: None,
+        }
+    }
+
+    /// The first envelope to send.
+    pub fn hello(&self) -> Envelope {
+        Envelope::Hello {
+            protocol: PROTOCOL,
+            token: self.token.clone(),
+        }
+    }
+
+    /// The handshake has completed.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Call `id` was sent at time `now`; `waiter` gets its outcome. Returns
+    /// the previous waiter if the id was already in use (a driver bug).
+    pub fn register(&mut self, id: u64, waiter: W, now: u64) -> Option<W> {
+        self.waiting.insert(id, (waiter, now)).map(|(w, _)| w)
+    }
+
+    /// Calls waiting for a reply.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Handles one envelope from the server, received at `now`.
+    pub fn on_envelope_at(&mut self, envelope: Envelope, now: u64) -> ClientEvent<W> {
+        self.last_heard = Some(now);
+        self.on_envelope(envelope)
+    }
+
+    /// Handles one envelope from the server (without recording its time).
+    pub fn on_envelope(&mut self, envelope: Envelope) -> ClientEvent<W> {
+        match (self.ready, envelope) {
+            (false, Envelope::Welcome { max_in_flight }) => {
+                self.ready = true;
+                ClientEvent::Ready { max_in_flight }
+            }
+            (false, Envelope::Refused { reason }) => ClientEvent::Refused(reason),
+            (true, Envelope::Reply(Reply { id, outcome })) => match self.waiting.remove(&id) {
+                Some((waiter, _)) => ClientEvent::Completed { waiter, outcome },
+                None => ClientEvent::Late(id),
+            },
+            (ready, other) => ClientEvent::Violation(format!(
+                "unexpected {} {} the handshake",
+                kind(&other),
+                if ready { "after" } else { "before" }
+            )),
+        }
+    }
+
+    /// Call `id`, sent at `sent`, timed out at `now`: forget it, and say
+    /// whether the connection should be dropped. It should when nothing at
+    /// all arrived since the call was sent: on a stalled or half-open
+    /// stream (which turmoil, like real networks, produces silently) every
+    /// later call would time out too.
+    pub fn on_timeout(&mut self, id: u64, now: u64) -> Verdict {
+        let sent = match self.waiting.remove(&id) {
+            Some((_, sent)) => sent,
+            None => now,
+        };
+        match self.last_heard {
+            Some(t) if t >= sent => Verdict::Keep,
+            _ => Verdict::Reconnect,
+        }
+    }
+
+    /// Forgets call `id` (its caller gave up) and returns its waiter.
+    pub fn cancel(&mut self, id: u64) -> Option<W> {
+        self.waiting.remove(&id).map(|(w, _)| w)
+    }
+
+    /// The connection is gone: every waiter, to be told so.
+    pub fn disconnect(&mut self) -> Vec<W> {
+        self.ready = false;
+        std::mem::take(&mut self.waiting)
+            .into_values()
+            .map(|(w, _)| w)
+            .collect()
+    }
+}
+
+/// Whether a connection survives a call's timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The server spoke since the call was sent: only this call is slow.
+    Keep,
+    /// Silence since the call was sent: drop the connection, reconnect.
+    Reconnect,
+}
+
+#[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
+mod tests {
+    use super::*;
+
+    fn call(id: u64, key: Option<u128>) -> Envelope {
+        Envelope::Call(Call {
+            id,
+            method: "m".into(),
+            idempotency_key: key,
+            args: vec![],
+        })
+    }
+
+    fn ready(max: u32) -> ServerSession {
+        let mut s = ServerSession::new(b"t".to_vec(), max);
+        let hello = Envelope::Hello {
+            protocol: PROTOCOL,
+            token: b"t".to_vec(),
+        };
+        s.on_envelope::<u64>(hello, None, |i| i);
+        assert_eq!(s.phase(), Phase::Ready);
+        s
+    }
+
+    #[test]
+    fn bad_token_is_refused_and_closed() {
+        let mut s = ServerSession::new(b"t".to_vec(), 4);
+        let out = s.on_envelope::<u64>(
+            Envelope::Hello {
+                protocol: PROTOCOL,
+                token: b"x".to_vec(),
+            },
+            None,
+            |i| i,
+        );
+        assert!(matches!(
+            &out[..],
+            [
+                ServerAction::Send(Envelope::Refused { .. }),
+                ServerAction::Close
+            ]
+        ));
+        assert!(s.on_envelope::<u64>(call(1, None), None, |i| i).is_empty());
+    }
+
+    #[test]
+    fn a_call_before_the_handshake_closes() {
+        let mut s = ServerSession::new(b"t".to_vec(), 4);
+        assert_eq!(
+            s.on_envelope::<u64>(call(1, None), None, |i| i),
+            [ServerAction::Close]
+        );
+    }
+
+    #[test]
+    fn over_the_limit_is_overloaded_and_draining_refuses() {
+        let mut s = ready(1);
+        assert!(matches!(
+            &s.on_envelope::<u64>(call(1, None), None, |i| i)[..],
+            [ServerAction::Execute(_)]
+        ));
+        let out = s.on_envelope::<u64>(call(2, None), None, |i| i);
+        assert_eq!(
+            out,
+            [ServerAction::Send(reply(2, Err(RemoteError::Overloaded)))]
+        );
+        s.on_executed::<u64>(1, None, Ok(vec![]), None);
+        s.drain();
+        let out = s.on_envelope::<u64>(call(3, None), None, |i| i);
+        assert_eq!(
+            out,
+            [ServerAction::Send(reply(3, Err(RemoteError::ShuttingDown)))]
+        );
+    }
+
+    #[test]
+    fn duplicate_key_joins_then_replays() {
+        let mut a = ready(4);
+        let mut b = ready(4);
+        let mut w: DedupWindow<u64> = DedupWindow::new(4);
+        assert!(matches!(
+            &a.on_envelope(call(1, Some(9)), Some(&mut w), |i| i)[..],
+            [ServerAction::Execute(_)]
+        ));
+        assert!(
+            b.on_envelope(call(7, Some(9)), Some(&mut w), |i| i)
+                .is_empty()
+        );
+        let (r, joined) = a.on_executed(1, Some(9), Ok(vec![1]), Some(&mut w));
+        assert_eq!(r, reply(1, Ok(vec![1])));
+        assert_eq!(joined, [7]);
+        assert_eq!(b.on_joined(7, Ok(vec![1])), reply(7, Ok(vec![1])));
+        assert_eq!(b.in_flight(), 0);
+        assert_eq!(
+            b.on_envelope(call(8, Some(9)), Some(&mut w), |i| i),
+            [ServerAction::Send(reply(8, Ok(vec![1])))]
+        );
+        // Without the window (the guide's defect) the duplicate runs again.
+        assert!(matches!(
+            &b.on_envelope::<u64>(call(9, Some(9)), None, |i| i)[..],
+            [ServerAction::Execute(_)]
+        ));
+    }
+
+    #[test]
+    fn client_matches_replies_and_judges_silence() {
+        let mut c: ClientSession<&str> = ClientSession::new(b"t".to_vec());
+        assert!(matches!(
+            c.on_envelope(reply(1, Ok(vec![]))),
+            ClientEvent::Violation(_)
+        ));
+        assert_eq!(
+            c.on_envelope_at(Envelope::Welcome { max_in_flight: 2 }, 0),
+            ClientEvent::Ready { max_in_flight: 2 }
+        );
+        c.register(1, "a", 10);
+        c.register(2, "b", 10);
+        assert_eq!(c.on_timeout(1, 20), Verdict::Reconnect);
+        assert_eq!(
+            c.on_envelope_at(reply(1, Ok(vec![])), 25),
+            ClientEvent::Late(1)
+        );
+        c.register(3, "c", 22);
+        assert_eq!(c.on_timeout(3, 30), Verdict::Keep);
+        assert_eq!(c.disconnect(), ["b"]);
+    }
+}
