@@ -59,6 +59,31 @@ print(json.dumps(out))
 
 #[test]
 fn python_client_through_the_spec_examples() {
+    spec_examples(Arc::new(spec_methods));
+}
+
+/// The same check catches a server that answers bad parameters the way
+/// the guide's `add` does when it unwraps them (an internal error, -32603,
+/// instead of -32602).
+#[test]
+#[should_panic(expected = "invalid params must be -32602")]
+fn the_check_catches_a_wrong_error_code() {
+    spec_examples(Arc::new(|method: &str, params: Option<Params>| {
+        match (method, &params) {
+            ("add", Some(Params::Array(p))) if !p.iter().all(Value::is_i64) => {
+                Err(ErrorObject::new(
+                    heddle::wire::jsonrpc::INTERNAL_ERROR,
+                    "called unwrap on None",
+                ))
+            }
+            _ => spec_methods(method, params),
+        }
+    }));
+}
+
+/// Serves `handler` on a real socket and drives it with Python's urllib
+/// through the spec's examples, asserting every answer.
+fn spec_examples(handler: Arc<heddle::distributed::jsonrpc_http::Handler>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -74,12 +99,7 @@ fn python_client_through_the_spec_examples() {
         max_body: 4096,
         ..HttpConfig::default()
     };
-    let server = rt.spawn(serve(
-        listener,
-        Arc::new(spec_methods),
-        config,
-        stop.clone(),
-    ));
+    let server = rt.spawn(serve(listener, handler, config, stop.clone()));
 
     let bodies = vec![
         r#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#.to_owned(),
@@ -168,7 +188,11 @@ fn python_client_through_the_spec_examples() {
         got[12],
         (200, json!({"jsonrpc": "2.0", "result": 5, "id": 7}))
     );
-    assert_eq!(as_err(&got[13]), err(-32602, json!(8)));
+    assert_eq!(
+        as_err(&got[13]),
+        err(-32602, json!(8)),
+        "invalid params must be -32602"
+    );
     assert_eq!(
         got[14],
         (
