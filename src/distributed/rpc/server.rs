@@ -19,10 +19,12 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -272,44 +274,38 @@ pub async fn serve<L: Listener>(
             "rpc: keyed calls cut short by a restart are answered Interrupted"
         );
     }
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let shared = Arc::new(Shared {
         router,
         config,
         store,
     });
-    let mut connections = JoinSet::new();
+    // Connections are driven here, not spawned: a spawned task's place in
+    // tokio's task list depends on a process-wide task id, and a crashed
+    // simulated host drops its tasks (closing their streams) in that order,
+    // which would make a simulation depend on what ran before it in the
+    // process. Handlers, the costly part, are still spawned.
+    let mut connections = FuturesUnordered::new();
     loop {
-        let permit = tokio::select! {
+        let max = shared.config.max_connections;
+        tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_closed) => break,
+            Some(()) = connections.next(), if !connections.is_empty() => {}
+            accepted = listener.accept(), if connections.len() < max => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%peer, "rpc: connection");
+                    let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
+                    connections.push(async move {
+                        if let Err(e) = connection(stream, &shared, shutdown).await {
+                            tracing::debug!(%peer, error = %e, "rpc: connection ended");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "rpc: accept failed"),
             },
-        };
-        let accepted = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                tracing::debug!(%peer, "rpc: connection");
-                let shared = Arc::clone(&shared);
-                let shutdown = shutdown.clone();
-                connections.spawn(async move {
-                    let _permit = permit;
-                    if let Err(e) = connection(stream, &shared, shutdown).await {
-                        tracing::debug!(%peer, error = %e, "rpc: connection ended");
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "rpc: accept failed"),
         }
-        while connections.try_join_next().is_some() {}
     }
-    while connections.join_next().await.is_some() {}
+    while connections.next().await.is_some() {}
     Ok(())
 }
 
