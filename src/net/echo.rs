@@ -45,12 +45,11 @@
 //! [`Network`]: super::Network
 
 use super::Listener;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Limits of the echo server.
@@ -79,40 +78,31 @@ pub async fn serve<L: Listener>(
     config: EchoConfig,
     stop: CancellationToken,
 ) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let mut connections = JoinSet::new();
+    // Connections are driven by this task rather than spawned, so that a
+    // crashed simulated host closes them in a deterministic order (tokio
+    // drops spawned tasks in an order set by process-wide task ids).
+    let mut connections = FuturesUnordered::new();
+    let max = config.max_connections.max(1);
     loop {
-        let permit = tokio::select! {
+        tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_closed) => break,
+            Some(()) = connections.next(), if !connections.is_empty() => {}
+            accepted = listener.accept(), if connections.len() < max => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%peer, "echo: connection");
+                    let (idle, stop) = (config.idle_timeout, stop.clone());
+                    connections.push(async move {
+                        if let Err(e) = echo(stream, idle, stop).await {
+                            tracing::debug!(%peer, error = %e, "echo: connection ended");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "echo: accept failed"),
             },
-        };
-        let accepted = tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                tracing::debug!(%peer, "echo: connection");
-                let idle = config.idle_timeout;
-                let stop = stop.clone();
-                connections.spawn(async move {
-                    let _permit = permit;
-                    if let Err(e) = echo(stream, idle, stop).await {
-                        tracing::debug!(%peer, error = %e, "echo: connection ended");
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "echo: accept failed"),
         }
-        // Reap finished connections so the set does not grow without bound.
-        while connections.try_join_next().is_some() {}
     }
-    while connections.join_next().await.is_some() {}
+    while connections.next().await.is_some() {}
     Ok(())
 }
 
