@@ -1,0 +1,230 @@
+//! Properties of the RPC's pure state machines, no network: two server
+//! connections sharing one de-duplication window receive keyed and unkeyed
+//! calls (retries reuse keys, across connections) and their executions
+//! complete in an arbitrary order.
+//!
+//! Properties: a key is executed at most once; every reply to a keyed call
+//! carries the outcome of that key's one execution; every call is answered
+//! exactly once; a connection never runs more calls than its limit. The
+//! same property run against sessions without the window (the guide's
+//! defect) must fail.
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
+use heddle::distributed::rpc::dedup::DedupWindow;
+use heddle::distributed::rpc::session::{PROTOCOL, ServerAction, ServerSession};
+use heddle::wire::binary::{Call, Envelope, RemoteError, Reply};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use std::collections::BTreeMap;
+
+const MAX_IN_FLIGHT: u32 = 3;
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A call arrives on connection `conn`, keyed with `key` if any.
+    Arrive { conn: usize, key: Option<u8> },
+    /// The `pick`-th running execution (mod their number) completes.
+    Complete { pick: usize },
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        3 => (0..2usize, prop::option::weighted(0.8, 0..4u8))
+            .prop_map(|(conn, key)| Step::Arrive { conn, key }),
+        2 => any::<usize>().prop_map(|pick| Step::Complete { pick }),
+    ];
+    prop::collection::vec(step, 1..60)
+}
+
+type Waiter = (usize, u64);
+type Outcome = Result<Vec<u8>, RemoteError>;
+/// (conn, call id) → the call's key and the replies it received.
+/// A finished execution: its connection, its reply, and the joined
+/// duplicates with their outcome.
+type Finished = (usize, Envelope, Vec<(Waiter, Outcome)>);
+type Calls = BTreeMap<(usize, u64), (Option<u128>, Vec<Outcome>)>;
+
+/// Runs `steps`, then completes everything still running, and checks the
+/// properties. `dedup: false` runs the sessions without the window.
+fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
+    let mut sessions: Vec<ServerSession> = (0..2)
+        .map(|_| {
+            let mut s = ServerSession::new(b"t".to_vec(), MAX_IN_FLIGHT);
+            s.on_envelope::<Waiter>(
+                Envelope::Hello {
+                    protocol: PROTOCOL,
+                    token: b"t".to_vec(),
+                },
+                None,
+                |_| unreachable!(),
+            );
+            s
+        })
+        .collect();
+    let mut window: DedupWindow<Waiter> = DedupWindow::new(1024);
+    let mut next_id = [0u64; 2];
+    // Running executions: (conn, call id, key).
+    let mut running: Vec<(usize, u64, Option<u128>)> = Vec::new();
+    let mut executions: BTreeMap<u128, Vec<u8>> = BTreeMap::new();
+    let mut exec_count = 0u8;
+    // (conn, call id) → key and replies received.
+    let mut calls: Calls = BTreeMap::new();
+
+    let deliver = |calls: &mut Calls, conn: usize, e: Envelope| {
+        let Envelope::Reply(Reply { id, outcome }) = e else {
+            return Err(TestCaseError::fail(format!("not a reply: {e:?}")));
+        };
+        match calls.get_mut(&(conn, id)) {
+            Some((_, replies)) => {
+                replies.push(outcome);
+                Ok(())
+            }
+            None => Err(TestCaseError::fail(format!(
+                "reply to unknown call {conn}/{id}"
+            ))),
+        }
+    };
+
+    let complete = |running: &mut Vec<(usize, u64, Option<u128>)>,
+                    pick: usize,
+                    sessions: &mut Vec<ServerSession>,
+                    window: &mut DedupWindow<Waiter>,
+                    exec_count: &mut u8|
+     -> Option<Finished> {
+        if running.is_empty() {
+            return None;
+        }
+        let (conn, id, key) = running.remove(pick % running.len());
+        *exec_count = exec_count.wrapping_add(1);
+        let outcome = Ok(vec![*exec_count]);
+        let w = dedup.then_some(&mut *window);
+        let (reply, joined) = sessions[conn].on_executed(id, key, outcome.clone(), w);
+        Some((
+            conn,
+            reply,
+            joined.into_iter().map(|j| (j, outcome.clone())).collect(),
+        ))
+    };
+
+    let finish = |running: &mut Vec<_>,
+                  pick: usize,
+                  sessions: &mut Vec<ServerSession>,
+                  window: &mut DedupWindow<Waiter>,
+                  exec_count: &mut u8,
+                  calls: &mut BTreeMap<_, _>|
+     -> Result<bool, TestCaseError> {
+        let Some((conn, reply, joined)) = complete(running, pick, sessions, window, exec_count)
+        else {
+            return Ok(false);
+        };
+        deliver(calls, conn, reply)?;
+        for ((jconn, jid), outcome) in joined {
+            let reply = sessions[jconn].on_joined(jid, outcome);
+            deliver(calls, jconn, reply)?;
+        }
+        Ok(true)
+    };
+
+    for step in steps {
+        match *step {
+            Step::Arrive { conn, key } => {
+                let id = next_id[conn];
+                next_id[conn] += 1;
+                let key = key.map(u128::from);
+                calls.insert((conn, id), (key, Vec::new()));
+                let call = Envelope::Call(Call {
+                    id,
+                    method: "m".into(),
+                    idempotency_key: key,
+                    args: vec![],
+                });
+                let w = dedup.then_some(&mut window);
+                for action in sessions[conn].on_envelope(call, w, |id| (conn, id)) {
+                    match action {
+                        ServerAction::Execute(c) => {
+                            if let Some(k) = c.idempotency_key {
+                                prop_assert!(
+                                    !executions.contains_key(&k),
+                                    "key {} executed twice",
+                                    k
+                                );
+                                executions.insert(k, Vec::new());
+                            }
+                            running.push((conn, c.id, c.idempotency_key));
+                        }
+                        ServerAction::Send(e) => deliver(&mut calls, conn, e)?,
+                        ServerAction::Close => {
+                            prop_assert!(false, "a valid call closed the connection")
+                        }
+                    }
+                }
+                prop_assert!(sessions[conn].in_flight() <= MAX_IN_FLIGHT as usize);
+            }
+            Step::Complete { pick } => {
+                finish(
+                    &mut running,
+                    pick,
+                    &mut sessions,
+                    &mut window,
+                    &mut exec_count,
+                    &mut calls,
+                )?;
+            }
+        }
+    }
+    while finish(
+        &mut running,
+        0,
+        &mut sessions,
+        &mut window,
+        &mut exec_count,
+        &mut calls,
+    )? {}
+
+    // Every call answered exactly once; a key's successful replies agree.
+    let mut by_key: BTreeMap<u128, Vec<u8>> = BTreeMap::new();
+    for ((conn, id), (key, replies)) in &calls {
+        prop_assert_eq!(
+            replies.len(),
+            1,
+            "call {}/{} got {} replies",
+            conn,
+            id,
+            replies.len()
+        );
+        if let (Some(k), Ok(v)) = (key, &replies[0]) {
+            let first = by_key.entry(*k).or_insert_with(|| v.clone());
+            prop_assert_eq!(&*first, v, "key {} answered with two outcomes", k);
+        }
+    }
+    for s in &sessions {
+        prop_assert_eq!(s.in_flight(), 0);
+    }
+    Ok(())
+}
+
+fn runner() -> TestRunner {
+    TestRunner::new_with_rng(
+        Config {
+            cases: 512,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    )
+}
+
+#[test]
+fn sessions_execute_each_key_once_and_answer_every_call_once() {
+    let result = runner().run(&steps(), |s| check(&s, true));
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn the_property_catches_sessions_without_the_window() {
+    let result = runner().run(&steps(), |s| check(&s, false));
+    let Err(e) = result else {
+        panic!("the property missed the missing de-duplication window");
+    };
+    assert!(e.to_string().contains("executed twice"), "{e}");
+}
