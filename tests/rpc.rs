@@ -1,0 +1,231 @@
+//! heddle's binary RPC, one behaviour per test, on turmoil's simulated
+//! network (so time is simulated and every run is the same): errors are
+//! typed, limits hold, shutdown is graceful, silent clients are dropped.
+#![cfg(not(any(feature = "loom", feature = "shuttle")))]
+
+use heddle::distributed::rpc::{Client, ClientConfig, Router, RpcError, ServerConfig, serve};
+use heddle::net::{Addr, Network, Turmoil};
+use heddle::resilience::retry::{Backoff, Policy};
+use heddle::wire::binary::RemoteError;
+use heddle::wire::frame::FrameCodec;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &[u8] = b"t";
+
+fn router() -> Router {
+    Router::new()
+        .route(
+            "add",
+            |(a, b): (i64, i64)| async move { Ok::<_, String>(a + b) },
+        )
+        .route("slow", |ms: u64| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, String>(ms)
+        })
+        .route("boom", |(): ()| async move {
+            if true {
+                panic!("handler bug");
+            }
+            Ok::<(), String>(())
+        })
+        .route(
+            "big",
+            |n: usize| async move { Ok::<_, String>(vec![7u8; n]) },
+        )
+}
+
+fn sim() -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
+        .rng_seed(7)
+        .simulation_duration(Duration::from_secs(120))
+        .build()
+}
+
+fn server(
+    sim: &mut turmoil::Sim<'static>,
+    config: impl Fn() -> ServerConfig + 'static,
+    stop: CancellationToken,
+) {
+    sim.host("server", move || {
+        let (config, stop) = (config(), stop.clone());
+        async move {
+            let listener = Turmoil.bind(&Addr::new("0.0.0.0", 1)).await?;
+            serve(listener, router(), config, stop).await?;
+            Ok(())
+        }
+    });
+}
+
+fn client(config: ClientConfig) -> Client<Turmoil> {
+    Client::new(Turmoil, Addr::new("server", 1), config)
+}
+
+#[test]
+fn errors_are_typed_and_not_retried() -> turmoil::Result {
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(TOKEN.to_vec()).codec(FrameCodec::new(1024)),
+        CancellationToken::new(),
+    );
+    sim.client("c", async {
+        let c = client(ClientConfig::new(TOKEN.to_vec()).codec(FrameCodec::new(1024)));
+        assert_eq!(c.call::<_, i64>("add", &(2i64, 40i64)).await?, 42);
+        let e = c.call::<_, i64>("nope", &()).await.unwrap_err();
+        assert_eq!(e, RpcError::Remote(RemoteError::UnknownMethod("nope".into())));
+        let e = c.call::<_, i64>("add", &"not two numbers").await.unwrap_err();
+        assert!(matches!(e, RpcError::Remote(RemoteError::BadArguments(_))), "{e:?}");
+        let e = c.call::<_, ()>("boom", &()).await.unwrap_err();
+        assert!(matches!(e, RpcError::Remote(RemoteError::Panicked(_))), "{e:?}");
+        // A reply too large for a frame becomes an error reply.
+        let e = c.call::<_, Vec<u8>>("big", &4096usize).await.unwrap_err();
+        assert!(matches!(&e, RpcError::Remote(RemoteError::Handler(m)) if m.starts_with("reply not sent")), "{e:?}");
+        // Arguments too large for a frame are refused before sending.
+        let e = c.call::<_, ()>("add", &vec![0u8; 4096]).await.unwrap_err();
+        assert!(matches!(e, RpcError::Encode(_)), "{e:?}");
+        // The result must decode as the expected type.
+        let e = c.call::<_, u64>("big", &3usize).await.unwrap_err();
+        assert!(matches!(e, RpcError::Decode(_)), "{e:?}");
+        // The connection survived all of that.
+        assert_eq!(c.call_idempotent::<_, i64>("add", &(1i64, 1i64)).await?, 2);
+        c.close().await;
+        assert_eq!(c.call::<_, i64>("add", &(1i64, 1i64)).await, Err(RpcError::Closed));
+        Ok(())
+    });
+    sim.run()
+}
+
+#[test]
+fn a_wrong_token_is_refused_without_retries() -> turmoil::Result {
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(TOKEN.to_vec()),
+        CancellationToken::new(),
+    );
+    sim.client("c", async {
+        let c = client(ClientConfig::new(b"wrong".to_vec()));
+        let e = c.call::<_, i64>("add", &(1i64, 2i64)).await.unwrap_err();
+        assert_eq!(e, RpcError::Refused("bad token".into()));
+        Ok(())
+    });
+    sim.run()
+}
+
+#[test]
+fn calls_are_multiplexed_and_the_limit_holds() -> turmoil::Result {
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(TOKEN.to_vec()).max_in_flight(2),
+        CancellationToken::new(),
+    );
+    sim.client("c", async {
+        let c = client(ClientConfig::new(TOKEN.to_vec()).attempt_timeout(Duration::from_secs(5)));
+        let start = tokio::time::Instant::now();
+        // Two slow calls run side by side on one connection.
+        let (a, b) = tokio::join!(
+            c.call::<_, u64>("slow", &300u64),
+            c.call::<_, u64>("slow", &300u64)
+        );
+        assert_eq!((a?, b?), (300, 300));
+        assert!(
+            start.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            start.elapsed()
+        );
+        // Five at once against a limit of two: the extra ones are answered
+        // Overloaded and retried with backoff until they get in.
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..5 {
+            let c = c.clone();
+            set.spawn(async move { c.call::<_, u64>("slow", &100u64).await });
+        }
+        while let Some(r) = set.join_next().await {
+            assert_eq!(r??, 100);
+        }
+        // With no retries left, the overload shows as a typed error.
+        let strict = client(
+            ClientConfig::new(TOKEN.to_vec())
+                .retry(Policy::new(Backoff::new(Duration::ZERO, Duration::ZERO), 1))
+                .seed(1),
+        );
+        let results = tokio::join!(
+            strict.call::<_, u64>("slow", &100u64),
+            strict.call::<_, u64>("slow", &100u64),
+            strict.call::<_, u64>("slow", &100u64),
+        );
+        let overloaded = [results.0, results.1, results.2]
+            .into_iter()
+            .filter(|r| *r == Err(RpcError::Remote(RemoteError::Overloaded)))
+            .count();
+        assert_eq!(overloaded, 1);
+        Ok(())
+    });
+    sim.run()
+}
+
+#[test]
+fn shutdown_finishes_admitted_calls_then_closes() -> turmoil::Result {
+    let mut sim = sim();
+    let stop = CancellationToken::new();
+    server(&mut sim, || ServerConfig::new(TOKEN.to_vec()), stop.clone());
+    let done = Arc::new(AtomicU32::new(0));
+    let d = Arc::clone(&done);
+    sim.client("c", async move {
+        let c = client(ClientConfig::new(TOKEN.to_vec()).attempt_timeout(Duration::from_secs(5)));
+        let stopper = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stop.cancel();
+        };
+        let (slow, ()) = tokio::join!(c.call::<_, u64>("slow", &1000u64), stopper);
+        assert_eq!(
+            slow?, 1000,
+            "the admitted call finished after shutdown began"
+        );
+        d.fetch_add(1, Relaxed);
+        // The server is gone: a new call cannot connect.
+        let c2 = client(ClientConfig::new(TOKEN.to_vec()).retry(Policy::new(
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(10)),
+            2,
+        )));
+        let e = c2.call::<_, i64>("add", &(1i64, 1i64)).await.unwrap_err();
+        assert!(
+            matches!(e, RpcError::Unavailable { attempts: 2, .. }),
+            "{e:?}"
+        );
+        Ok(())
+    });
+    sim.run()?;
+    assert_eq!(done.load(Relaxed), 1);
+    Ok(())
+}
+
+#[test]
+fn a_silent_client_is_dropped_at_the_handshake_timeout() -> turmoil::Result {
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(TOKEN.to_vec()).handshake_timeout(Duration::from_secs(2)),
+        CancellationToken::new(),
+    );
+    sim.client("c", async {
+        let mut s = Turmoil.connect(&Addr::new("server", 1)).await?;
+        let start = tokio::time::Instant::now();
+        let mut buf = [0u8; 1];
+        let n = s.read(&mut buf).await.unwrap_or(0);
+        assert_eq!(n, 0, "the server closes the connection");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(2) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        Ok(())
+    });
+    sim.run()
+}
