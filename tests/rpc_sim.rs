@@ -45,7 +45,10 @@ const CORRECT: Variant = Variant {
 
 /// What one seed's run found wrong.
 #[derive(Debug)]
-#[allow(dead_code, reason = "the fields are read through Debug, in failure messages")]
+#[allow(
+    dead_code,
+    reason = "the fields are read through Debug, in failure messages"
+)]
 enum Violation {
     CallsDidNotEnd(String),
     ExecutedTwice { client: u8, seq: u32, times: u32 },
