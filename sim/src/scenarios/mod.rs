@@ -1,0 +1,16 @@
+//! The scenarios this build knows. Adding one: write `src/scenarios/NAME.rs`
+//! implementing [`Scenario`](crate::scenario::Scenario) (copy `echo.rs`),
+//! declare it below, and add one line to [`ALL`].
+
+pub mod echo;
+pub mod rpc;
+
+use crate::scenario::Scenario;
+
+/// Every scenario, in `list` order.
+pub static ALL: &[&dyn Scenario] = &[&echo::Echo, &rpc::Rpc];
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static dyn Scenario> {
+    ALL.iter().copied().find(|s| s.name() == name)
+}

@@ -1,0 +1,309 @@
+//! `rpc`: heddle's binary RPC ([`heddle::distributed::rpc`]) with one
+//! server and three clients making keyed (non-idempotent) `append` calls,
+//! three at a time on one multiplexed connection each.
+//!
+//! The server's effects and its de-duplication window live in state that
+//! survives a crash (they stand for its disk), so a crash/restart fault
+//! tests at-most-once across restarts too.
+//!
+//! - **Safety** (`at-most-once`): no `append` executes twice on the
+//!   server; (`ok-was-executed`) a call reported successful executed exactly
+//!   once; (`typed-errors`) a failed call fails with a timeout, an
+//!   unavailable server or an interrupted execution, nothing else;
+//!   (`single-completion`) each call completes once; (`call-ends`) no call
+//!   is still waiting when the run ends.
+//! - **Liveness**: after every fault has healed, each client completes 3
+//!   calls within 10 s of simulated time.
+//!
+//! Variants:
+//! - `default`: heddle's client and server.
+//! - `no-dedup`: the server ignores idempotency keys, as the guide's does: a
+//!   retried call whose first reply was lost or late runs again
+//!   (`at-most-once`).
+//! - `no-timeout`: the client waits for each reply forever, as the guide's
+//!   does: a lost reply hangs the call (`call-ends`, liveness).
+
+use crate::record::{OpEvent, OpRecord, Recorder};
+use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
+use heddle::distributed::rpc::dedup::DedupStore;
+use heddle::distributed::rpc::{Client, ClientConfig, Router, RpcError, ServerConfig, serve};
+use heddle::net::{Addr, Network, Turmoil};
+use heddle::resilience::retry::{Backoff, Policy};
+use heddle::wire::binary::RemoteError;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::time::sleep;
+use tokio_util::sync::CancellationToken;
+
+/// The RPC scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Rpc;
+
+const PORT: u16 = 9000;
+const CLIENTS: usize = 3;
+const TOKEN: &[u8] = b"heddle-sim";
+/// Calls each client keeps in flight at once.
+const IN_FLIGHT: u64 = 3;
+
+static VARIANTS: &[Variant] = &[
+    Variant {
+        name: "default",
+        about: "timeouts, reconnects, retries with backoff, idempotency keys with server de-duplication",
+        expect_violation: false,
+    },
+    Variant {
+        name: "no-dedup",
+        about: "server ignores idempotency keys: a retried call runs twice (at-most-once)",
+        expect_violation: true,
+    },
+    Variant {
+        name: "no-timeout",
+        about: "client waits for a reply forever: a lost reply hangs the call (call-ends, liveness)",
+        expect_violation: true,
+    },
+];
+
+/// `(client, seq)` → executions, on the server's "disk".
+type Executions = Arc<Mutex<BTreeMap<(String, u64), u32>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Scenario for Rpc {
+    fn name(&self) -> &'static str {
+        "rpc"
+    }
+
+    fn about(&self) -> &'static str {
+        "binary RPC, 1 server, 3 clients, keyed calls: at most once, every call ends typed, progress after heal"
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
+    }
+
+    fn hosts(&self) -> Hosts {
+        Hosts {
+            servers: vec!["server".into()],
+            clients: (1..=CLIENTS).map(|i| format!("client-{i}")).collect(),
+        }
+    }
+
+    fn liveness(&self) -> Liveness {
+        Liveness {
+            ops_per_client: 3,
+            within: Duration::from_secs(10),
+        }
+    }
+
+    fn build(&self, sim: &mut turmoil::Sim<'static>, ctx: &Ctx) -> Box<dyn Invariants> {
+        let executions: Executions = Arc::default();
+        let store = DedupStore::new(10_000);
+        let no_dedup = ctx.variant == "no-dedup";
+        {
+            let executions = Arc::clone(&executions);
+            sim.host("server", move || {
+                let executions = Arc::clone(&executions);
+                let store = store.clone();
+                async move {
+                    let router =
+                        Router::new().route("append", move |(client, seq): (String, u64)| {
+                            let executions = Arc::clone(&executions);
+                            async move {
+                                let mut map = lock(&executions);
+                                *map.entry((client, seq)).or_insert(0) += 1;
+                                Ok::<u64, String>(map.len() as u64)
+                            }
+                        });
+                    let mut config = ServerConfig::new(TOKEN.to_vec())
+                        .idle_timeout(Duration::from_secs(3))
+                        .dedup_store(store);
+                    if no_dedup {
+                        config = config.guide_defect_no_dedup();
+                    }
+                    let listener = Turmoil.bind(&Addr::new("0.0.0.0", PORT)).await?;
+                    serve(listener, router, config, CancellationToken::new()).await?;
+                    Ok(())
+                }
+            });
+        }
+        for (i, name) in self.hosts().clients.into_iter().enumerate() {
+            let mut rng = ctx.rng(&name);
+            let mut config = ClientConfig::new(TOKEN.to_vec())
+                .seed(rng.random())
+                .attempt_timeout(Duration::from_millis(500))
+                .connect_timeout(Duration::from_millis(500))
+                .retry(Policy::new(
+                    Backoff::new(Duration::from_millis(50), Duration::from_secs(1)),
+                    6,
+                ));
+            if ctx.variant == "no-timeout" {
+                config = config.guide_defect_no_timeout();
+            }
+            let client = Workload {
+                name: name.clone(),
+                rng,
+                heal_at: ctx.heal_at,
+                need: ctx.liveness.ops_per_client,
+                rec: ctx.recorder.clone(),
+                client: Client::new(Turmoil, Addr::new("server", PORT), config),
+                stagger: Duration::from_millis(7 * i as u64),
+            };
+            sim.client(name, client.run());
+        }
+        Box::new(RpcInvariants {
+            executions,
+            reported: BTreeMap::new(),
+            open: BTreeMap::new(),
+            calls: BTreeMap::new(),
+        })
+    }
+}
+
+/// One client's workload: batches of keyed calls until the faults have
+/// healed and `need` calls have succeeded since.
+struct Workload {
+    name: String,
+    rng: rand::rngs::SmallRng,
+    heal_at: Duration,
+    need: usize,
+    rec: Recorder,
+    client: Client<Turmoil>,
+    stagger: Duration,
+}
+
+impl Workload {
+    async fn run(mut self) -> turmoil::Result {
+        sleep(self.stagger).await;
+        let mut ok_after_heal = 0;
+        let mut seq = 0;
+        let heal_at = self.heal_at;
+        loop {
+            let healed = Duration::from_micros(self.rec.now_us()) >= self.heal_at;
+            if healed && ok_after_heal >= self.need {
+                break;
+            }
+            sleep(Duration::from_millis(self.rng.random_range(0..300))).await;
+            let call = |seq: u64| {
+                let (client, rec, name) =
+                    (self.client.clone(), self.rec.clone(), self.name.clone());
+                async move {
+                    let id = rec.invoke(&name, "append", format!("{name}:{seq}"));
+                    let result = client.call::<_, u64>("append", &(name.clone(), seq)).await;
+                    let ok = result.is_ok();
+                    match result {
+                        Ok(n) => rec.ok(&name, id, n.to_string()),
+                        Err(e) => rec.err(&name, id, render(&e)),
+                    }
+                    ok && Duration::from_micros(rec.now_us()) >= heal_at
+                }
+            };
+            let (a, b, c) = tokio::join!(call(seq), call(seq + 1), call(seq + 2));
+            seq += IN_FLIGHT;
+            ok_after_heal += usize::from(a) + usize::from(b) + usize::from(c);
+        }
+        self.client.close().await;
+        Ok(())
+    }
+}
+
+/// An error as recorded: its kind first, which `typed-errors` checks.
+fn render(e: &RpcError) -> String {
+    match e {
+        RpcError::Timeout { .. } => format!("timeout: {e}"),
+        RpcError::Unavailable { .. } => format!("unavailable: {e}"),
+        RpcError::Remote(RemoteError::Interrupted) => format!("interrupted: {e}"),
+        other => format!("untyped: {other}"),
+    }
+}
+
+/// The safety checks.
+struct RpcInvariants {
+    executions: Executions,
+    /// Executions already judged, to report each double execution once.
+    reported: BTreeMap<(String, u64), u32>,
+    /// Calls invoked and not completed: op id → (client, seq).
+    open: BTreeMap<u64, (String, u64)>,
+    /// (client, seq) → op id, to point at the operation in the views.
+    calls: BTreeMap<(String, u64), u64>,
+}
+
+impl Invariants for RpcInvariants {
+    fn check_during(&mut self, new: &[OpRecord]) -> Option<Violation> {
+        for r in new {
+            match &r.event {
+                OpEvent::Invoke { input, .. } => {
+                    let key = parse(input);
+                    self.calls.insert(key.clone(), r.id);
+                    self.open.insert(r.id, key);
+                }
+                OpEvent::Ok { .. } | OpEvent::Err { .. } => {
+                    let Some(key) = self.open.remove(&r.id) else {
+                        return Some(Violation::new(
+                            "single-completion",
+                            format!("call {} of {} completed twice", r.id, r.client),
+                            Some(r.id),
+                        ));
+                    };
+                    let times = lock(&self.executions).get(&key).copied().unwrap_or(0);
+                    match &r.event {
+                        OpEvent::Ok { .. } if times != 1 => {
+                            return Some(Violation::new(
+                                "ok-was-executed",
+                                format!("{}:{} succeeded but executed {times} times", key.0, key.1),
+                                Some(r.id),
+                            ));
+                        }
+                        OpEvent::Err { error }
+                            if !["timeout:", "unavailable:", "interrupted:"]
+                                .iter()
+                                .any(|p| error.starts_with(p)) =>
+                        {
+                            return Some(Violation::new(
+                                "typed-errors",
+                                format!("{}:{} failed with {error}", key.0, key.1),
+                                Some(r.id),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let executions = lock(&self.executions);
+        for (key, &times) in executions.iter() {
+            if times > 1 && self.reported.get(key) != Some(&times) {
+                self.reported.insert(key.clone(), times);
+                return Some(Violation::new(
+                    "at-most-once",
+                    format!("{}:{} executed {times} times", key.0, key.1),
+                    self.calls.get(key).copied(),
+                ));
+            }
+        }
+        None
+    }
+
+    fn check_end(&mut self, _history: &[OpRecord]) -> Option<Violation> {
+        let (id, (client, seq)) = self.open.iter().next()?;
+        Some(Violation::new(
+            "call-ends",
+            format!(
+                "{client}:{seq} never completed ({} call(s) still waiting)",
+                self.open.len()
+            ),
+            Some(*id),
+        ))
+    }
+}
+
+/// `client-1:17` → ("client-1", 17).
+fn parse(input: &str) -> (String, u64) {
+    match input.rsplit_once(':') {
+        Some((client, seq)) => (client.to_owned(), seq.parse().unwrap_or(u64::MAX)),
+        None => (input.to_owned(), u64::MAX),
+    }
+}

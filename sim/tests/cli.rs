@@ -1,0 +1,170 @@
+//! The `heddle-sim` binary: exit codes (0 pass, 1 violation, 2 usage),
+//! determinism across processes, failure files and replay.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_heddle-sim"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("heddle-sim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("heddle-sim runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn list_names_every_variant() {
+    let o = run(&["list"]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    for v in [
+        "echo:default",
+        "echo:no-timeout",
+        "echo:reuse-after-timeout",
+    ] {
+        assert!(out.contains(v), "{out}");
+    }
+}
+
+#[test]
+fn exit_codes() {
+    let dir = scratch("codes");
+    let out = dir.to_str().expect("utf-8 path");
+    assert_eq!(code(&run(&["run", "echo", "--seed", "1"])), 0);
+    assert_eq!(
+        code(&run(&["run", "echo:reuse-after-timeout", "--seed", "3"])),
+        1
+    );
+    assert_eq!(
+        code(&run(&[
+            "sweep",
+            "echo",
+            "--seeds",
+            "3",
+            "--recheck",
+            "1",
+            "--out",
+            out
+        ])),
+        0
+    );
+    let failing = run(&[
+        "sweep",
+        "echo:reuse-after-timeout",
+        "--seeds",
+        "3..4",
+        "--no-shrink",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code(&failing), 1);
+    let text = stdout(&failing);
+    assert!(
+        text.contains("run echo:reuse-after-timeout --seed 3"),
+        "{text}"
+    );
+    assert!(text.contains("echo-matches"), "{text}");
+    for usage in [
+        vec!["run", "nope", "--seed", "1"],
+        vec!["run", "echo:nope", "--seed", "1"],
+        vec!["run", "echo"],
+        vec![
+            "run",
+            "echo",
+            "--seed",
+            "1",
+            "--faults",
+            "crash(client-1)@1ms+1ms",
+        ],
+        vec!["sweep", "echo", "--seeds", "5..2"],
+        vec!["sweep", "echo", "--shard", "3/2"],
+        vec!["frobnicate"],
+        vec!["replay", "/nonexistent/failure.json"],
+    ] {
+        assert_eq!(code(&run(&usage)), 2, "{usage:?}");
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_bytes_in_separate_processes() {
+    let dir = scratch("det");
+    for seed in ["4", "55"] {
+        let mut traces = Vec::new();
+        for i in 0..2 {
+            let path = dir.join(format!("s{seed}-{i}.jsonl"));
+            let o = run(&[
+                "run",
+                "echo",
+                "--seed",
+                seed,
+                "--trace",
+                path.to_str().expect("utf-8"),
+            ]);
+            assert_eq!(code(&o), 0, "{}", stdout(&o));
+            traces.push(std::fs::read(&path).expect("trace written"));
+            for ext in ["svg", "chrome.json"] {
+                assert!(path.with_extension(ext).exists(), "{ext} view written");
+            }
+        }
+        assert!(!traces[0].is_empty());
+        assert!(
+            traces[0] == traces[1],
+            "seed {seed}: traces differ between processes"
+        );
+    }
+}
+
+#[test]
+fn a_failing_sweep_saves_a_failure_that_replays() {
+    let dir = scratch("replay");
+    let o = run(&[
+        "sweep",
+        "echo:reuse-after-timeout",
+        "--seeds",
+        "3..4",
+        "--out",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("replay shrunk:"), "{}", stdout(&o));
+    let file = dir.join("failures/echo-reuse-after-timeout-seed3.json");
+    for ext in ["jsonl", "svg", "chrome.json"] {
+        assert!(file.with_extension(ext).exists(), "{ext} written");
+    }
+    let chrome: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(file.with_extension("chrome.json")).expect("read"),
+    )
+    .expect("valid JSON");
+    assert!(
+        chrome["traceEvents"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+    let svg = std::fs::read_to_string(file.with_extension("svg")).expect("read");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("#e00000"),
+        "violating op in red"
+    );
+    let replay = run(&["replay", file.to_str().expect("utf-8")]);
+    assert_eq!(code(&replay), 1);
+    assert!(
+        stdout(&replay).contains("reproduced: same invariant"),
+        "{}",
+        stdout(&replay)
+    );
+}
