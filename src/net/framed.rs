@@ -87,17 +87,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// bytes (they stay buffered for the next call).
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, FramedError> {
         loop {
-            let need = match self.codec.decode(&self.buf[self.start..])? {
-                Decoded::Frame { payload, consumed } => {
-                    let out = payload.to_vec();
-                    self.start += consumed;
-                    if self.start == self.buf.len() {
-                        self.buf.clear();
-                        self.start = 0;
-                    }
-                    return Ok(Some(out));
-                }
-                Decoded::NeedMore(n) => n,
+            let need = match self.buffered()? {
+                Ok(frame) => return Ok(Some(frame)),
+                Err(need) => need,
             };
             // Compact before growing, so the buffer never exceeds one frame
             // plus one chunk.
@@ -114,6 +106,29 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     buffered => Err(FramedError::Truncated { buffered }),
                 };
             }
+        }
+    }
+
+    /// The next frame if it has already been read from the stream, without
+    /// reading more: lets a caller handle every frame that arrived together
+    /// before it answers (and answer them with one write).
+    pub fn next_buffered(&mut self) -> Result<Option<Vec<u8>>, FramedError> {
+        Ok(self.buffered()?.ok())
+    }
+
+    /// A buffered frame, or how many more bytes one needs.
+    fn buffered(&mut self) -> Result<Result<Vec<u8>, usize>, WireError> {
+        match self.codec.decode(&self.buf[self.start..])? {
+            Decoded::Frame { payload, consumed } => {
+                let out = payload.to_vec();
+                self.start += consumed;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                Ok(Ok(out))
+            }
+            Decoded::NeedMore(n) => Ok(Err(n)),
         }
     }
 

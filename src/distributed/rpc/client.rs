@@ -399,6 +399,51 @@ async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::R
     w.flush().await
 }
 
+/// Handles one caller's command; frames to send are appended to `out`.
+/// `Err` ends the connection.
+fn on_command(
+    session: &mut ClientSession<oneshot::Sender<Outcome>>,
+    command: Command,
+    now: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    match command {
+        Command::Call { id, frame, reply } => {
+            if session.register(id, reply, now).is_some() {
+                return Err(format!("call id {id} reused"));
+            }
+            out.extend_from_slice(&frame);
+            Ok(())
+        }
+        Command::TimedOut { id } => match session.on_timeout(id, now) {
+            Verdict::Keep => Ok(()),
+            Verdict::Reconnect => Err("silent since a timed-out call was sent".to_owned()),
+        },
+    }
+}
+
+/// Handles one frame from the server. `Err` ends the connection.
+fn on_frame(
+    session: &mut ClientSession<oneshot::Sender<Outcome>>,
+    bytes: &[u8],
+    now: u64,
+) -> Result<(), String> {
+    let envelope =
+        binary::decode::<Envelope>(bytes).map_err(|e| format!("undecodable frame: {e}"))?;
+    match session.on_envelope_at(envelope, now) {
+        ClientEvent::Completed { waiter, outcome } => {
+            // The caller may have given up meanwhile.
+            let _ = waiter.send(outcome);
+            Ok(())
+        }
+        ClientEvent::Late(id) => {
+            tracing::debug!(id, "rpc: late reply ignored");
+            Ok(())
+        }
+        other => Err(format!("protocol: {other:?}")),
+    }
+}
+
 /// The connection task: sends calls, routes replies, and ends (failing every
 /// waiting call, which its caller then retries) when the stream breaks or
 /// goes silent, or when every [`Client`] clone is gone.
@@ -411,45 +456,48 @@ async fn run<S: crate::net::Stream>(
 ) {
     let start = Instant::now();
     let now = || u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let mut out = Vec::new();
     let why = loop {
-        tokio::select! {
+        let step = tokio::select! {
             biased;
             command = queue.recv() => match command {
-                None => break "client dropped".to_owned(),
-                Some(Command::Call { id, frame, reply }) => {
-                    if session.register(id, reply, now()).is_some() {
-                        break format!("call id {id} reused");
+                None => Err("client dropped".to_owned()),
+                Some(command) => {
+                    let mut step = on_command(&mut session, command, now(), &mut out);
+                    // Calls queued together go out in one write.
+                    while step.is_ok() {
+                        let Ok(command) = queue.try_recv() else { break };
+                        step = on_command(&mut session, command, now(), &mut out);
                     }
-                    match tokio::time::timeout(write_limit, write_all(&mut writer, &frame)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => break format!("write: {e}"),
-                        Err(_elapsed) => break "write timed out".to_owned(),
-                    }
-                }
-                Some(Command::TimedOut { id }) => {
-                    if session.on_timeout(id, now()) == Verdict::Reconnect {
-                        break "silent since a timed-out call was sent".to_owned();
-                    }
+                    step
                 }
             },
             frame = reader.next() => match frame {
                 Ok(Some(bytes)) => {
-                    let event = match binary::decode::<Envelope>(&bytes) {
-                        Ok(envelope) => session.on_envelope_at(envelope, now()),
-                        Err(e) => break format!("undecodable frame: {e}"),
-                    };
-                    match event {
-                        ClientEvent::Completed { waiter, outcome } => {
-                            // The caller may have given up meanwhile.
-                            let _ = waiter.send(outcome);
+                    let mut step = on_frame(&mut session, &bytes, now());
+                    // Replies that arrived together are handed out together.
+                    while step.is_ok() {
+                        match reader.next_buffered() {
+                            Ok(Some(bytes)) => step = on_frame(&mut session, &bytes, now()),
+                            Ok(None) => break,
+                            Err(e) => step = Err(format!("read: {e}")),
                         }
-                        ClientEvent::Late(id) => tracing::debug!(id, "rpc: late reply ignored"),
-                        other => break format!("protocol: {other:?}"),
                     }
+                    step
                 }
-                Ok(None) => break "closed by the server".to_owned(),
-                Err(e) => break format!("read: {e}"),
+                Ok(None) => Err("closed by the server".to_owned()),
+                Err(e) => Err(format!("read: {e}")),
             },
+        };
+        if let Err(why) = step {
+            break why;
+        }
+        if !out.is_empty() {
+            match tokio::time::timeout(write_limit, write_all(&mut writer, &out)).await {
+                Ok(Ok(())) => out.clear(),
+                Ok(Err(e)) => break format!("write: {e}"),
+                Err(_elapsed) => break "write timed out".to_owned(),
+            }
         }
     };
     tracing::debug!(reason = %why, waiting = session.waiting(), "rpc: client connection ended");

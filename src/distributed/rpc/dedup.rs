@@ -27,7 +27,7 @@
 //! ```
 
 use crate::wire::binary::RemoteError;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model,
 // so it uses std's lock (loom's and shuttle's panic outside a model).
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -59,7 +59,9 @@ enum Entry<W> {
 #[derive(Debug)]
 pub struct DedupWindow<W> {
     capacity: usize,
-    entries: BTreeMap<u128, Entry<W>>,
+    /// Looked up only, never iterated in an order that matters (keys are
+    /// sorted where they are listed), so its random order leaks nowhere.
+    entries: HashMap<u128, Entry<W>>,
     /// Finished keys, oldest first: the eviction order.
     finished: VecDeque<u128>,
 }
@@ -69,7 +71,7 @@ impl<W> DedupWindow<W> {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            entries: BTreeMap::new(),
+            entries: HashMap::new(),
             finished: VecDeque::new(),
         }
     }
@@ -119,12 +121,15 @@ impl<W> DedupWindow<W> {
     /// never executed again) and its waiters, which belonged to the dead
     /// server, are dropped. Returns how many were interrupted.
     pub fn recover(&mut self) -> usize {
-        let running: Vec<u128> = self
+        let mut running: Vec<u128> = self
             .entries
             .iter()
             .filter(|(_, e)| matches!(e, Entry::Running(_)))
             .map(|(k, _)| *k)
             .collect();
+        // The finish order decides eviction order: make it the keys' order,
+        // not the map's.
+        running.sort_unstable();
         for key in &running {
             drop(self.finish(*key, Err(RemoteError::Interrupted)));
         }

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -327,6 +329,111 @@ impl Display for End {
     }
 }
 
+/// One connection's state between events.
+struct Conn<'a> {
+    shared: &'a Shared,
+    session: ServerSession,
+    join_tx: mpsc::UnboundedSender<(u64, Outcome)>,
+    /// Handlers that did not finish at once, run as tasks.
+    running: JoinSet<Outcome>,
+    /// Task id → (call id, idempotency key), to answer a handler that panicked.
+    calls: BTreeMap<tokio::task::Id, (u64, Option<u128>)>,
+    reading: bool,
+    /// Set when the connection broke: nothing more is read or written, but
+    /// the calls already running still finish, so that their keys' outcomes
+    /// reach the de-duplication window and the duplicates waiting on them.
+    broken: Option<End>,
+    /// Frames to write at the next flush.
+    out: Vec<u8>,
+}
+
+impl Conn<'_> {
+    fn on_frame(&mut self, bytes: &[u8]) {
+        let actions = match binary::decode::<Envelope>(bytes) {
+            Ok(envelope) => {
+                let mut window = self.shared.window();
+                let join_tx = &self.join_tx;
+                self.session
+                    .on_envelope(envelope, window.as_deref_mut(), |id| Joiner {
+                        tx: join_tx.clone(),
+                        id,
+                    })
+            }
+            Err(e) => {
+                self.broken = Some(End::Protocol(e.to_string()));
+                vec![ServerAction::Close]
+            }
+        };
+        for action in actions {
+            match action {
+                ServerAction::Send(envelope) => push(&mut self.out, envelope, &self.shared.config),
+                ServerAction::Execute(call) => self.execute(call),
+                ServerAction::Close => self.reading = false,
+            }
+        }
+    }
+
+    /// Runs a handler: inline if it finishes without waiting (no task, no
+    /// wake-up), as a task otherwise.
+    fn execute(&mut self, call: Call) {
+        let (id, key) = (call.id, call.idempotency_key);
+        let mut handler = self.shared.router.dispatch(call);
+        let mut cx = Context::from_waker(Waker::noop());
+        // A future may be polled with any waker; the task's own waker
+        // replaces this one at its first poll.
+        match panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx))) {
+            Ok(Poll::Ready(outcome)) => self.on_done(id, key, outcome),
+            Ok(Poll::Pending) => {
+                let task = self.running.spawn(handler);
+                self.calls.insert(task.id(), (id, key));
+            }
+            Err(_panic) => self.on_done(
+                id,
+                key,
+                Err(RemoteError::Panicked("handler panicked".into())),
+            ),
+        }
+    }
+
+    fn on_task(&mut self, done: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>) {
+        let (task, outcome) = match done {
+            Ok((task, outcome)) => (task, outcome),
+            Err(e) => {
+                let why = if e.is_panic() {
+                    "handler panicked"
+                } else {
+                    "handler cancelled"
+                };
+                (e.id(), Err(RemoteError::Panicked(why.to_owned())))
+            }
+        };
+        if let Some((id, key)) = self.calls.remove(&task) {
+            self.on_done(id, key, outcome);
+        }
+    }
+
+    fn on_done(&mut self, id: u64, key: Option<u128>, outcome: Outcome) {
+        let (reply, joined) = {
+            let mut window = self.shared.window();
+            self.session
+                .on_executed(id, key, outcome.clone(), window.as_deref_mut())
+        };
+        for j in joined {
+            // A closed connection no longer needs its answer.
+            let _ = j.tx.send((j.id, outcome.clone()));
+        }
+        push(&mut self.out, reply, &self.shared.config);
+    }
+
+    fn on_joined(&mut self, id: u64, outcome: Outcome) {
+        push(
+            &mut self.out,
+            self.session.on_joined(id, outcome),
+            &self.shared.config,
+        );
+    }
+}
+
 async fn connection<S: Stream>(
     stream: S,
     shared: &Shared,
@@ -335,100 +442,93 @@ async fn connection<S: Stream>(
     let config = &shared.config;
     let (rd, mut wr) = tokio::io::split(stream);
     let mut reader = FrameReader::new(rd, config.codec);
-    let mut session = ServerSession::new(config.token.clone(), config.max_in_flight);
     let (join_tx, mut join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
-    let mut running: JoinSet<Outcome> = JoinSet::new();
-    // Task id → (call id, idempotency key), to answer a handler that panicked.
-    let mut calls = BTreeMap::new();
-    let mut deadline = Instant::now() + config.handshake_timeout;
-    let mut reading = true;
-    // Set when the connection broke: nothing more is read or written, but
-    // the calls already running still finish, so that their keys' outcomes
-    // reach the de-duplication window and the duplicates waiting on them.
-    let mut broken: Option<End> = None;
-    let mut out = Vec::new();
+    let mut c = Conn {
+        shared,
+        session: ServerSession::new(config.token.clone(), config.max_in_flight),
+        join_tx,
+        running: JoinSet::new(),
+        calls: BTreeMap::new(),
+        reading: true,
+        broken: None,
+        out: Vec::new(),
+    };
+    // One timer for the connection's life, re-armed only when it fires:
+    // frames only move `last_frame`, so a busy connection costs no timer
+    // operations per frame.
+    let mut last_frame = Instant::now();
+    let mut limit = config.handshake_timeout;
+    let idle = tokio::time::sleep_until(last_frame + limit);
+    tokio::pin!(idle);
 
-    while reading || session.in_flight() > 0 {
+    while c.reading || c.session.in_flight() > 0 {
         tokio::select! {
             biased;
-            () = shutdown.cancelled(), if reading => {
-                session.drain();
-                reading = false;
+            () = shutdown.cancelled(), if c.reading => {
+                c.session.drain();
+                c.reading = false;
             }
-            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                let (task, outcome) = match done {
-                    Ok((task, outcome)) => (task, outcome),
-                    Err(e) => {
-                        let why = if e.is_panic() { "handler panicked" } else { "handler cancelled" };
-                        (e.id(), Err(RemoteError::Panicked(why.to_owned())))
-                    }
-                };
-                let Some((id, key)) = calls.remove(&task) else { continue };
-                let (reply, joined) = {
-                    let mut window = shared.window();
-                    session.on_executed(id, key, outcome.clone(), window.as_deref_mut())
-                };
-                for j in joined {
-                    // A closed connection no longer needs its answer.
-                    let _ = j.tx.send((j.id, outcome.clone()));
-                }
-                push(&mut out, reply, config);
-            }
-            Some((id, outcome)) = join_rx.recv() => {
-                push(&mut out, session.on_joined(id, outcome), config);
-            }
-            frame = reader.next(), if reading => match frame {
+            Some(done) = c.running.join_next_with_id(), if !c.running.is_empty() => c.on_task(done),
+            Some((id, outcome)) = join_rx.recv() => c.on_joined(id, outcome),
+            frame = reader.next(), if c.reading => match frame {
                 Ok(Some(bytes)) => {
-                    deadline = Instant::now() + config.idle_timeout;
-                    let actions = match binary::decode::<Envelope>(&bytes) {
-                        Ok(envelope) => {
-                            let mut window = shared.window();
-                            session.on_envelope(envelope, window.as_deref_mut(), |id| Joiner {
-                                tx: join_tx.clone(),
-                                id,
-                            })
-                        }
-                        Err(e) => {
-                            broken = Some(End::Protocol(e.to_string()));
-                            vec![ServerAction::Close]
-                        }
-                    };
-                    for action in actions {
-                        match action {
-                            ServerAction::Send(envelope) => push(&mut out, envelope, config),
-                            ServerAction::Execute(call) => {
-                                let (id, key) = (call.id, call.idempotency_key);
-                                let task = running.spawn(shared.router.dispatch(call));
-                                calls.insert(task.id(), (id, key));
-                            }
-                            ServerAction::Close => reading = false,
-                        }
-                    }
+                    last_frame = Instant::now();
+                    limit = config.idle_timeout;
+                    c.on_frame(&bytes);
                 }
-                Ok(None) => reading = false,
+                Ok(None) => c.reading = false,
                 Err(e) => {
-                    broken = Some(End::Protocol(e.to_string()));
-                    reading = false;
+                    c.broken = Some(End::Protocol(e.to_string()));
+                    c.reading = false;
                 }
             },
-            () = tokio::time::sleep_until(deadline), if reading && session.in_flight() == 0 => {
-                let what = if session.phase() == Phase::Handshake { "handshake" } else { "idle connection" };
-                broken = Some(End::Timeout(what));
-                reading = false;
+            () = &mut idle, if c.reading && c.session.in_flight() == 0 => {
+                let due = last_frame + limit;
+                if Instant::now() < due {
+                    idle.as_mut().reset(due);
+                } else {
+                    let what = if c.session.phase() == Phase::Handshake { "handshake" } else { "idle connection" };
+                    c.broken = Some(End::Timeout(what));
+                    c.reading = false;
+                }
             }
         }
-        if broken.is_some() {
-            out.clear();
-        } else if let Err(e) = flush(&mut wr, &mut out, config.idle_timeout).await {
-            broken = Some(e);
-            reading = false;
+        // Handle everything else that is ready before writing, so that calls
+        // arriving or finishing together are answered with one write.
+        loop {
+            if c.reading {
+                match reader.next_buffered() {
+                    Ok(Some(bytes)) => {
+                        c.on_frame(&bytes);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        c.broken = Some(End::Protocol(e.to_string()));
+                        c.reading = false;
+                    }
+                }
+            }
+            if let Some(done) = c.running.try_join_next_with_id() {
+                c.on_task(done);
+            } else if let Ok((id, outcome)) = join_rx.try_recv() {
+                c.on_joined(id, outcome);
+            } else {
+                break;
+            }
+        }
+        if c.broken.is_some() {
+            c.out.clear();
+        } else if let Err(e) = flush(&mut wr, &mut c.out, config.idle_timeout).await {
+            c.broken = Some(e);
+            c.reading = false;
         }
     }
-    if broken.is_none() {
+    if c.broken.is_none() {
         // Let the client see the end of the stream.
         let _ = tokio::time::timeout(config.idle_timeout, wr.shutdown()).await;
     }
-    broken.map_or(Ok(()), Err)
+    c.broken.map_or(Ok(()), Err)
 }
 
 /// Appends `envelope` as one frame to `out`. A reply too large for a frame
