@@ -245,6 +245,9 @@ fn describe_plan(plan: &FaultPlan) -> String {
         k.repair_rate,
         if k.random_order { "random" } else { "fixed" }
     );
+    if let Some(clients) = &plan.clients {
+        let _ = writeln!(s, "  clients: {} only", clients.join(", "));
+    }
     if plan.faults.is_empty() {
         let _ = writeln!(s, "  faults:  none");
     }

@@ -15,7 +15,11 @@
 //! ```
 //!
 //! Times are simulated milliseconds from the start: `@start+duration`.
-//! `none` is the empty plan with the default knobs.
+//! `none` is the empty plan with the default knobs. A plan may also leave
+//! clients out (`clients=client-1,client-3`: only those run); shrinking
+//! does that, down to the scenario's [`Scenario::min_clients`].
+//!
+//! [`Scenario::min_clients`]: crate::scenario::Scenario::min_clients
 
 use crate::scenario::Hosts;
 use rand::rngs::SmallRng;
@@ -37,6 +41,9 @@ pub enum SpecError {
     /// A host name the scenario does not have.
     #[error("fault spec names host `{0}`, which this scenario does not have")]
     UnknownHost(String),
+    /// A fault on a client that `clients=` leaves out.
+    #[error("fault spec names client `{0}`, which its `clients=` leaves out")]
+    DroppedHost(String),
 }
 
 /// Knobs that hold for the whole run.
@@ -161,6 +168,21 @@ pub struct FaultPlan {
     pub knobs: Knobs,
     /// Faults, sorted by start.
     pub faults: Vec<Fault>,
+    /// The clients that run, in the scenario's order, when not all of them
+    /// (`None`: every client). Faults never name a client left out.
+    pub clients: Option<Vec<String>>,
+}
+
+impl Fault {
+    /// Whether this fault names `host`.
+    pub fn names(&self, host: &str) -> bool {
+        match &self.kind {
+            FaultKind::Partition { a, b } | FaultKind::Hold { a, b } => a == host || b == host,
+            FaultKind::Oneway { from, to } => from == host || to == host,
+            FaultKind::Loss { .. } => false,
+            FaultKind::Crash { host: h } | FaultKind::Bounce { host: h } => h == host,
+        }
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -228,7 +250,44 @@ impl FaultPlan {
             faults.push(Fault { at, dur, kind });
         }
         faults.sort_by_key(|f| f.at);
-        Self { knobs, faults }
+        Self {
+            knobs,
+            faults,
+            clients: None,
+        }
+    }
+
+    /// The hosts of a run under this plan: `all` (the scenario's), less the
+    /// clients the plan leaves out.
+    pub fn hosts(&self, all: &Hosts) -> Hosts {
+        let clients = match &self.clients {
+            None => all.clients.clone(),
+            Some(kept) => all
+                .clients
+                .iter()
+                .filter(|c| kept.contains(c))
+                .cloned()
+                .collect(),
+        };
+        Hosts {
+            servers: all.servers.clone(),
+            clients,
+        }
+    }
+
+    /// This plan with `client` left out, and every fault that names it
+    /// dropped. `all` is the scenario's hosts.
+    pub fn without_client(&self, client: &str, all: &Hosts) -> Self {
+        let mut p = self.clone();
+        let kept = self
+            .hosts(all)
+            .clients
+            .into_iter()
+            .filter(|c| c != client)
+            .collect();
+        p.clients = Some(kept);
+        p.faults.retain(|f| !f.names(client));
+        p
     }
 
     /// Simulated time at which every fault has ended.
@@ -295,6 +354,9 @@ impl FaultPlan {
             k.repair_rate,
             if k.random_order { "random" } else { "fixed" }
         );
+        if let Some(clients) = &self.clients {
+            let _ = write!(s, "; clients={}", clients.join(","));
+        }
         for f in &self.faults {
             s.push_str("; ");
             s.push_str(&f.to_string());
@@ -345,7 +407,26 @@ impl FaultPlan {
                             _ => return Err(bad("expected random or fixed")),
                         }
                     }
-                    _ => return Err(bad("unknown knob (latency, repair, order)")),
+                    "clients" => {
+                        let mut kept = Vec::new();
+                        for c in value.split(',').map(str::trim) {
+                            if !hosts.clients.iter().any(|x| x == c) {
+                                return Err(if hosts.all().any(|x| x == c) {
+                                    bad("only clients can be listed")
+                                } else {
+                                    SpecError::UnknownHost(c.to_owned())
+                                });
+                            }
+                            if kept.iter().any(|x| x == c) {
+                                return Err(bad("a client is listed twice"));
+                            }
+                            kept.push(c.to_owned());
+                        }
+                        // The scenario's order, so the spec prints back the same.
+                        kept.sort_by_key(|c| hosts.clients.iter().position(|x| x == c));
+                        plan.clients = Some(kept);
+                    }
+                    _ => return Err(bad("unknown knob (latency, repair, order, clients)")),
                 }
                 continue;
             }
@@ -429,6 +510,13 @@ impl FaultPlan {
                 (_, None) => return Err(bad("expected @time+duration")),
             };
             plan.faults.push(Fault { at, dur, kind });
+        }
+        if let Some(kept) = &plan.clients {
+            for c in hosts.clients.iter().filter(|c| !kept.contains(c)) {
+                if plan.faults.iter().any(|f| f.names(c)) {
+                    return Err(SpecError::DroppedHost(c.clone()));
+                }
+            }
         }
         plan.faults.sort_by_key(|f| f.at);
         Ok(plan)
@@ -523,5 +611,38 @@ mod tests {
             assert!(FaultPlan::parse(bad, &h).is_err(), "{bad} parsed");
         }
         assert_eq!(FaultPlan::parse("none", &h), Ok(FaultPlan::none()));
+        assert_eq!(
+            FaultPlan::parse("clients=client-1; hold(server,client-2)@1ms+1ms", &h),
+            Err(SpecError::DroppedHost("client-2".into()))
+        );
+        for bad in ["clients=server", "clients=client-1,client-1"] {
+            assert!(FaultPlan::parse(bad, &h).is_err(), "{bad} parsed");
+        }
+        assert_eq!(
+            FaultPlan::parse("clients=nobody", &h),
+            Err(SpecError::UnknownHost("nobody".into()))
+        );
+    }
+
+    #[test]
+    fn leaving_a_client_out_drops_its_faults_and_round_trips() {
+        let h = hosts();
+        let plan = FaultPlan::parse(
+            "partition(server,client-1)@1ms+5ms; loss(0.1)@2ms+5ms; oneway(client-2>server)@3ms+5ms",
+            &h,
+        )
+        .expect("parses");
+        let less = plan.without_client("client-2", &h);
+        assert_eq!(less.faults.len(), 2);
+        assert_eq!(less.hosts(&h).clients, vec!["client-1".to_owned()]);
+        assert!(
+            less.to_spec().contains("clients=client-1;"),
+            "{}",
+            less.to_spec()
+        );
+        assert_eq!(FaultPlan::parse(&less.to_spec(), &h), Ok(less));
+        // Listed out of order, printed in the scenario's order.
+        let both = FaultPlan::parse("clients=client-2,client-1", &h).expect("parses");
+        assert!(both.to_spec().ends_with("clients=client-1,client-2"));
     }
 }

@@ -178,7 +178,7 @@ fn run_inner(
     tb: &mut TraceBuilder,
     sim_time: &mut Duration,
 ) -> Verdict {
-    let hosts = scenario.hosts();
+    let hosts = plan.hosts(&scenario.hosts());
     let liveness = scenario.liveness();
     let heal_at = plan.heal_at();
     let deadline = heal_at + liveness.within;
@@ -201,6 +201,7 @@ fn run_inner(
     let ctx = Ctx {
         seed,
         variant: variant.name,
+        hosts: hosts.clone(),
         heal_at,
         liveness,
         recorder: Recorder::new(Arc::clone(log)),

@@ -112,6 +112,9 @@ pub struct Ctx {
     pub seed: u64,
     /// The variant to build (one of [`Scenario::variants`]).
     pub variant: &'static str,
+    /// The hosts of this run: [`Scenario::hosts`], less the clients the
+    /// fault plan leaves out (shrinking drops clients). Build these clients.
+    pub hosts: Hosts,
     /// Simulated time at which every scheduled fault has healed. Clients
     /// keep working at least until then, and until they have completed the
     /// liveness phase's operations after it.
@@ -147,10 +150,18 @@ pub trait Scenario: Sync {
     /// The hosts: servers (fault targets) and clients (the workload).
     fn hosts(&self) -> Hosts;
 
+    /// The fewest clients the scenario still checks something with:
+    /// shrinking may leave clients out down to this many. Default: every
+    /// client (none is left out).
+    fn min_clients(&self) -> usize {
+        self.hosts().clients.len()
+    }
+
     /// The liveness phase.
     fn liveness(&self) -> Liveness;
 
-    /// Registers every host and client on `sim` for `ctx.variant`, and
+    /// Registers every server and the clients of `ctx.hosts` (which may be
+    /// fewer than [`Scenario::hosts`]) on `sim` for `ctx.variant`, and
     /// returns the invariants that judge the run. Called inside the runner's
     /// trace capture, once per run.
     fn build(&self, sim: &mut turmoil::Sim<'static>, ctx: &Ctx) -> Box<dyn Invariants>;

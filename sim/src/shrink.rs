@@ -1,12 +1,22 @@
-//! Shrinking a failing fault plan: greedily drop faults, reset knobs to
-//! their defaults, shorten faults and move them earlier, keeping each change
-//! only while the run (same seed) still breaks the *same* invariant.
+//! Shrinking a failing fault plan, keeping each change only while the run
+//! (same seed) still breaks the *same* invariant. Greedy passes, repeated
+//! while one of them makes progress:
 //!
-//! Every candidate is a full run, so the search is bounded by a run budget.
+//! 1. drop whole faults, last first;
+//! 2. leave clients out, last first, down to [`Scenario::min_clients`]
+//!    (faults that name a dropped client go with it);
+//! 3. reset the knobs to their defaults, one at a time;
+//! 4. per fault, binary-search the shortest duration that still fails, then
+//!    the earliest start (to the millisecond; failure is not monotone in
+//!    either, so this finds a small failing value, not the smallest).
+//!
+//! Every candidate is a full run, so the search is bounded by a run budget;
+//! runs are deterministic, so a plan already tried is not run again.
 
 use crate::faults::{FaultPlan, Knobs};
 use crate::runner::{Outcome, RunOptions, run};
 use crate::scenario::{Scenario, Variant};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The result of [`shrink`].
@@ -16,7 +26,7 @@ pub struct Shrunk {
     pub plan: FaultPlan,
     /// Its run (with the full trace).
     pub outcome: Outcome,
-    /// Runs spent.
+    /// Runs spent (including the final traced run).
     pub runs: usize,
 }
 
@@ -31,35 +41,47 @@ pub fn shrink(
     invariant: &str,
     budget: usize,
 ) -> Option<Shrunk> {
-    let quick = RunOptions { net_trace: false };
-    let count = std::cell::Cell::new(0usize);
-    let runs = || count.get();
-    let fails = |p: &FaultPlan| -> bool {
-        count.set(count.get() + 1);
-        run(scenario, variant, seed, p.clone(), quick)
-            .verdict
-            .violation()
-            .is_some_and(|v| v.invariant == invariant)
+    let mut s = Search {
+        scenario,
+        variant,
+        seed,
+        invariant,
+        budget,
+        runs: 0,
+        seen: BTreeMap::new(),
     };
-    if !fails(&plan) {
+    if !s.fails(&plan) {
         return None;
     }
+    let all = scenario.hosts();
     let mut best = plan;
     let mut progress = true;
-    while progress && runs() < budget {
+    while progress && s.left() {
         progress = false;
         // 1. Drop whole faults, last first.
         let mut i = best.faults.len();
-        while i > 0 && runs() < budget {
+        while i > 0 && s.left() {
             i -= 1;
             let mut p = best.clone();
             p.faults.remove(i);
-            if fails(&p) {
+            if s.fails(&p) {
                 best = p;
                 progress = true;
             }
         }
-        // 2. Knobs back to their defaults, one at a time.
+        // 2. Fewer clients, last first.
+        let clients = best.hosts(&all).clients;
+        for c in clients.iter().rev() {
+            if best.hosts(&all).clients.len() <= scenario.min_clients().max(1) || !s.left() {
+                break;
+            }
+            let p = best.without_client(c, &all);
+            if s.fails(&p) {
+                best = p;
+                progress = true;
+            }
+        }
+        // 3. Knobs back to their defaults, one at a time.
         let d = Knobs::default();
         let tries: [fn(&mut Knobs, &Knobs); 3] = [
             |k, d| k.random_order = d.random_order,
@@ -70,35 +92,39 @@ pub fn shrink(
             },
         ];
         for t in tries {
-            if runs() >= budget {
+            if !s.left() {
                 break;
             }
             let mut p = best.clone();
             t(&mut p.knobs, &d);
-            if p != best && fails(&p) {
+            if p != best && s.fails(&p) {
                 best = p;
                 progress = true;
             }
         }
-        // 3. Shorten each fault, then start it earlier (halving, while it
-        //    still fails).
+        // 4. Each fault shorter, then earlier. Faults are re-sorted by start
+        //    after a move, so follow the fault, not its index.
         for i in 0..best.faults.len() {
-            while best.faults[i].dur >= Duration::from_millis(20) && runs() < budget {
-                let mut p = best.clone();
-                p.faults[i].dur = halve(p.faults[i].dur);
-                if !fails(&p) {
-                    break;
+            let fault = best.faults[i].clone();
+            let (found, p) = s.least(&best, ms(fault.dur), |p, v| {
+                if let Some(f) = p.faults.iter_mut().find(|f| **f == fault) {
+                    f.dur = Duration::from_millis(v);
                 }
+            });
+            if found < ms(fault.dur) {
                 best = p;
                 progress = true;
             }
-            while best.faults[i].at >= Duration::from_millis(20) && runs() < budget {
-                let mut p = best.clone();
-                p.faults[i].at = halve(p.faults[i].at);
-                p.faults.sort_by_key(|f| f.at);
-                if !fails(&p) {
-                    break;
+            let Some(fault) = best.faults.get(i).cloned() else {
+                break;
+            };
+            let (found, p) = s.least(&best, ms(fault.at), |p, v| {
+                if let Some(f) = p.faults.iter_mut().find(|f| **f == fault) {
+                    f.at = Duration::from_millis(v);
                 }
+                p.faults.sort_by_key(|f| f.at);
+            });
+            if found < ms(fault.at) {
                 best = p;
                 progress = true;
             }
@@ -108,11 +134,69 @@ pub fn shrink(
     Some(Shrunk {
         plan: best,
         outcome,
-        runs: runs() + 1,
+        runs: s.runs + 1,
     })
 }
 
-/// Half of `d`, rounded to whole milliseconds (so the spec stays exact).
-fn halve(d: Duration) -> Duration {
-    Duration::from_millis(u64::try_from(d.as_millis() / 2).unwrap_or(u64::MAX))
+/// The state of one shrink: what it runs, the budget, and the plans tried.
+struct Search<'a> {
+    scenario: &'a dyn Scenario,
+    variant: &'static Variant,
+    seed: u64,
+    invariant: &'a str,
+    budget: usize,
+    runs: usize,
+    /// Spec → whether it failed the same way.
+    seen: BTreeMap<String, bool>,
+}
+
+impl Search<'_> {
+    fn left(&self) -> bool {
+        self.runs < self.budget
+    }
+
+    /// Whether `p` still breaks the invariant (a run, unless already tried).
+    fn fails(&mut self, p: &FaultPlan) -> bool {
+        let spec = p.to_spec();
+        if let Some(&known) = self.seen.get(&spec) {
+            return known;
+        }
+        self.runs += 1;
+        let quick = RunOptions { net_trace: false };
+        let failed = run(self.scenario, self.variant, self.seed, p.clone(), quick)
+            .verdict
+            .violation()
+            .is_some_and(|v| v.invariant == self.invariant);
+        self.seen.insert(spec, failed);
+        failed
+    }
+
+    /// Binary search for the least value in `1..=hi` (ms) at which `best`,
+    /// changed by `set`, still fails; `hi` is known to fail (it is `best`).
+    /// Returns that value and its plan.
+    fn least(
+        &mut self,
+        best: &FaultPlan,
+        hi: u64,
+        set: impl Fn(&mut FaultPlan, u64),
+    ) -> (u64, FaultPlan) {
+        let (mut lo, mut hi) = (0, hi);
+        let mut found = best.clone();
+        while hi - lo > 1 && self.left() {
+            let mid = lo + (hi - lo) / 2;
+            let mut p = best.clone();
+            set(&mut p, mid);
+            if self.fails(&p) {
+                hi = mid;
+                found = p;
+            } else {
+                lo = mid;
+            }
+        }
+        (hi, found)
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -168,3 +168,92 @@ fn a_failing_sweep_saves_a_failure_that_replays() {
         stdout(&replay)
     );
 }
+
+/// The arguments of a printed `cargo run … -- ARGS` command, as a shell
+/// would split them (single quotes only, which is what `heddle-sim` prints).
+fn args_of(command: &str) -> Vec<String> {
+    let (_, args) = command
+        .split_once(" -- ")
+        .expect("a `cargo run ... -- args` command");
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in args.trim().chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    assert!(!quoted, "unbalanced quote in {command}");
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// The text after `label` on the first line that starts with it.
+fn line_after<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{text}"))
+        .trim()
+}
+
+/// Runs `args`, expects a violation of `invariant`, then runs the printed
+/// replay command in a fresh process and expects the same result line.
+/// Returns the first run's output.
+fn caught_and_replayed(args: &[&str], invariant: &str) -> String {
+    let o = run(args);
+    let text = stdout(&o);
+    assert_eq!(code(&o), 1, "{text}");
+    let result = line_after(&text, "result:");
+    assert!(result.contains(&format!("`{invariant}`")), "{text}");
+    let replay = run_words(&args_of(line_after(&text, "replay:")));
+    assert_eq!(code(&replay), 1, "{}", stdout(&replay));
+    assert_eq!(line_after(&stdout(&replay), "result:"), result);
+    text
+}
+
+fn run_words(args: &[String]) -> Output {
+    bin().args(args).output().expect("heddle-sim runs")
+}
+
+#[test]
+fn list_names_the_rpc_variants() {
+    let out = stdout(&run(&["list"]));
+    for v in ["rpc:default", "rpc:no-dedup", "rpc:no-timeout"] {
+        assert!(out.contains(v), "{out}");
+    }
+}
+
+#[test]
+fn rpc_without_dedup_is_caught_and_its_replay_commands_reproduce_it() {
+    let text = caught_and_replayed(
+        &["run", "rpc:no-dedup", "--seed", "1", "--shrink"],
+        "at-most-once",
+    );
+    assert!(
+        text.contains("replay:  cargo run --release -p heddle-sim -- run rpc:no-dedup --seed 1"),
+        "{text}"
+    );
+    // The shrunk plan's command reproduces the same invariant too.
+    let shrunk = args_of(line_after(&text, "replay shrunk:"));
+    assert!(shrunk.iter().any(|a| a.contains("clients=")), "{shrunk:?}");
+    let again = run_words(&shrunk);
+    assert_eq!(code(&again), 1, "{}", stdout(&again));
+    assert!(
+        line_after(&stdout(&again), "result:").contains("`at-most-once`"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn rpc_without_timeouts_is_caught_and_its_replay_command_reproduces_it() {
+    caught_and_replayed(&["run", "rpc:no-timeout", "--seed", "1"], "call-ends");
+}

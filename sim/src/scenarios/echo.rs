@@ -98,7 +98,7 @@ impl Scenario for Echo {
             serve(listener, config, CancellationToken::new()).await?;
             Ok(())
         });
-        for name in self.hosts().clients {
+        for name in ctx.hosts.clients.clone() {
             let client = Client {
                 rng: ctx.rng(&name),
                 name: name.clone(),

@@ -14,6 +14,8 @@
 //!   is still waiting when the run ends.
 //! - **Liveness**: after every fault has healed, each client completes 3
 //!   calls within 10 s of simulated time.
+//! - **Shrinking** may leave clients out, down to one
+//!   ([`Scenario::min_clients`]): each client's workload is its own.
 //!
 //! Variants:
 //! - `default`: heddle's client and server.
@@ -92,6 +94,10 @@ impl Scenario for Rpc {
         }
     }
 
+    fn min_clients(&self) -> usize {
+        1
+    }
+
     fn liveness(&self) -> Liveness {
         Liveness {
             ops_per_client: 3,
@@ -130,7 +136,11 @@ impl Scenario for Rpc {
                 }
             });
         }
-        for (i, name) in self.hosts().clients.into_iter().enumerate() {
+        let all = self.hosts().clients;
+        for name in ctx.hosts.clients.iter().cloned() {
+            // Staggered by the client's place among all of them, so that
+            // leaving one out (shrinking) does not move the others.
+            let i = all.iter().position(|c| *c == name).unwrap_or(0);
             let mut rng = ctx.rng(&name);
             let mut config = ClientConfig::new(TOKEN.to_vec())
                 .seed(rng.random())
