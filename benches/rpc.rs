@@ -364,9 +364,22 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 }
 
 fn rpc(c: &mut Criterion) {
-    let rt = runtime();
-    let server_rt = runtime();
-    let servers = server_rt.handle().clone();
+    // Client and server on separate runtimes, one worker each.
+    rpc_on(c, "", runtime(), Some(runtime()));
+    // Everything on one thread: no thread ever wakes another, so this shows
+    // the cost of each contestant's own code path.
+    let one = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rpc_on(c, "_one_thread", one, None);
+}
+
+/// The groups, with clients on `rt` and servers on `server_rt` (or `rt`).
+fn rpc_on(c: &mut Criterion, suffix: &str, rt: Runtime, server_rt: Option<Runtime>) {
+    let servers = server_rt
+        .as_ref()
+        .map_or_else(|| rt.handle().clone(), |s| s.handle().clone());
     // Binds on the server runtime and serves there.
     let serve_on = |batched: bool| {
         let servers = servers.clone();
@@ -425,7 +438,7 @@ fn rpc(c: &mut Criterion) {
 
     let raw_direct = Mutex::new(Some(raw_direct));
 
-    let mut g = group(c, "rpc_1_in_flight");
+    let mut g = group(c, &format!("rpc_1_in_flight{suffix}"));
     g.bench_function("raw_direct", |b| {
         b.iter_custom(|iters| {
             let mut client = raw_direct
@@ -452,7 +465,7 @@ fn rpc(c: &mut Criterion) {
     for (name, callers) in [("rpc_1_in_flight", 1), ("rpc_32_in_flight", IN_FLIGHT)] {
         if callers != 1 {
             g.finish();
-            g = group(c, name);
+            g = group(c, &format!("{name}{suffix}"));
         }
         for (label, mux) in [("raw_mux", &raw_mux), ("raw_mux_batched", &raw_mux_batched)] {
             g.bench_function(label, |b| {

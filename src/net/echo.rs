@@ -112,10 +112,12 @@ async fn echo<S: super::Stream>(
     stop: CancellationToken,
 ) -> io::Result<()> {
     let mut buf = [0u8; 4096];
+    let stopping = stop.cancelled();
+    tokio::pin!(stopping);
     loop {
         let read = tokio::select! {
             biased;
-            () = stop.cancelled() => return Ok(()),
+            () = &mut stopping => return Ok(()),
             read = tokio::time::timeout(idle, stream.read(&mut buf)) => read,
         };
         match read {

@@ -287,11 +287,15 @@ pub async fn serve<L: Listener>(
     // which would make a simulation depend on what ran before it in the
     // process. Handlers, the costly part, are still spawned.
     let mut connections = FuturesUnordered::new();
+    // Created once: a fresh `cancelled()` per loop turn would register with
+    // the token again on every event.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         let max = shared.config.max_connections;
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => break,
+            () = &mut stopping => break,
             Some(()) = connections.next(), if !connections.is_empty() => {}
             accepted = listener.accept(), if connections.len() < max => match accepted {
                 Ok((stream, peer)) => {
@@ -461,10 +465,12 @@ async fn connection<S: Stream>(
     let idle = tokio::time::sleep_until(last_frame + limit);
     tokio::pin!(idle);
 
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     while c.reading || c.session.in_flight() > 0 {
         tokio::select! {
             biased;
-            () = shutdown.cancelled(), if c.reading => {
+            () = &mut stopping, if c.reading => {
                 c.session.drain();
                 c.reading = false;
             }
