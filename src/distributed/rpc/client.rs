@@ -147,6 +147,21 @@ struct Inner<N> {
 /// (timeout, lost connection, refused connection, `Overloaded`,
 /// `ShuttingDown`) are retried by the [`Policy`]; a connection silent since
 /// a timed-out call was sent is dropped and re-opened by the next attempt.
+///
+/// ```no_run
+/// use heddle::distributed::rpc::{Client, ClientConfig, RpcError};
+/// use heddle::net::{Addr, Tokio};
+///
+/// # async fn demo() -> Result<(), RpcError> {
+/// let client = Client::new(Tokio, Addr::new("10.0.0.7", 4000), ClientConfig::new(b"token".to_vec()));
+/// // A transfer must not run twice: `call` gives it an idempotency key.
+/// let receipt: u64 = client.call("transfer", &("alice", "bob", 10u64)).await?;
+/// // A read may run twice: no key, nothing kept on the server.
+/// let balance: u64 = client.call_idempotent("balance", &"bob").await?;
+/// # let _ = (receipt, balance);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Client<N: Network> {
     inner: Arc<Inner<N>>,
 }
