@@ -229,3 +229,34 @@ fn a_silent_client_is_dropped_at_the_handshake_timeout() -> turmoil::Result {
     });
     sim.run()
 }
+
+#[test]
+fn a_call_timeout_bounds_the_whole_call() -> turmoil::Result {
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(TOKEN.to_vec()),
+        CancellationToken::new(),
+    );
+    sim.client("c", async {
+        let c = client(
+            ClientConfig::new(TOKEN.to_vec())
+                .attempt_timeout(Duration::from_secs(10))
+                .call_timeout(Duration::from_secs(1)),
+        );
+        let start = tokio::time::Instant::now();
+        let e = c.call::<_, u64>("slow", &5000u64).await.unwrap_err();
+        assert_eq!(e, RpcError::Timeout { attempts: 1 });
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited < Duration::from_millis(1100),
+            "{waited:?}"
+        );
+        // The abandoned call's late reply does not disturb the next one.
+        assert_eq!(c.call::<_, i64>("add", &(1i64, 2i64)).await?, 3);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(c.call::<_, i64>("add", &(2i64, 2i64)).await?, 4);
+        Ok(())
+    });
+    sim.run()
+}

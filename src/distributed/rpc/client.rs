@@ -22,8 +22,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// How a client behaves.
@@ -45,6 +45,7 @@ pub struct ClientConfig {
     retry: Policy,
     seed: u64,
     codec: FrameCodec,
+    call_timeout: Option<Duration>,
     no_timeout: bool,
 }
 
@@ -64,6 +65,7 @@ impl ClientConfig {
             ),
             seed: 0,
             codec: FrameCodec::default(),
+            call_timeout: None,
             no_timeout: false,
         }
     }
@@ -71,6 +73,16 @@ impl ClientConfig {
     /// How long one attempt waits for its reply.
     pub fn attempt_timeout(mut self, d: Duration) -> Self {
         self.attempt_timeout = d;
+        self
+    }
+
+    /// A bound on the whole call, retries and backoff included: when it
+    /// passes, the call ends with [`RpcError::Timeout`] whatever attempt is
+    /// under way. Without it (the default) a call is bounded by the retry
+    /// policy: at most `max_attempts` × (attempt or connect timeout) plus
+    /// the backoff between them.
+    pub fn call_timeout(mut self, d: Duration) -> Self {
+        self.call_timeout = Some(d);
         self
     }
 
@@ -110,6 +122,20 @@ impl ClientConfig {
     }
 }
 
+/// Tells the connection to forget call `id` unless disarmed (`id = None`).
+struct Pending<'a> {
+    commands: &'a mpsc::UnboundedSender<Command>,
+    id: Option<u64>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            let _ = self.commands.send(Command::Abandoned { id });
+        }
+    }
+}
+
 /// A command from a caller to the connection task.
 enum Command {
     /// Send this frame and hand the reply to `reply`.
@@ -118,8 +144,10 @@ enum Command {
         frame: Vec<u8>,
         reply: oneshot::Sender<Outcome>,
     },
-    /// The caller of `id` stopped waiting.
+    /// The caller of `id` stopped waiting: its attempt timed out.
     TimedOut { id: u64 },
+    /// The caller of `id` went away (its future was dropped).
+    Abandoned { id: u64 },
 }
 
 /// A live connection: the way to its task.
@@ -269,13 +297,27 @@ impl<N: Network> Client<N> {
             let key = keyed.then(|| rng.random::<u128>());
             (key, SmallRng::seed_from_u64(rng.random()))
         };
-        let outcome = retry(
+        let attempts = AtomicU32::new(0);
+        let run = retry(
             &self.inner.config.retry,
             &mut rng,
             AttemptError::class,
-            || self.attempt(method, &args, key),
-        )
-        .await;
+            || {
+                attempts.fetch_add(1, Relaxed);
+                self.attempt(method, &args, key)
+            },
+        );
+        let outcome = match self.inner.config.call_timeout {
+            None => run.await,
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(outcome) => outcome,
+                Err(_elapsed) => {
+                    return Err(RpcError::Timeout {
+                        attempts: attempts.load(Relaxed),
+                    });
+                }
+            },
+        };
         match outcome {
             Ok(bytes) => binary::decode(&bytes).map_err(RpcError::Decode),
             Err(e) => {
@@ -319,6 +361,12 @@ impl<N: Network> Client<N> {
         if commands.send(Command::Call { id, frame, reply }).is_err() {
             return Err(AttemptError::Unavailable("connection lost".into()));
         }
+        // If this attempt is dropped before its answer (the call's overall
+        // timeout, or the caller gave up), the connection forgets the call.
+        let mut pending = Pending {
+            commands: &commands,
+            id: Some(id),
+        };
         let answer = if inner.config.no_timeout {
             answer.await
         } else {
@@ -326,11 +374,13 @@ impl<N: Network> Client<N> {
                 Ok(answer) => answer,
                 Err(_elapsed) => {
                     // The connection decides whether it is dead.
+                    pending.id = None;
                     let _ = commands.send(Command::TimedOut { id });
                     return Err(AttemptError::Timeout);
                 }
             }
         };
+        pending.id = None;
         match answer {
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(remote)) => Err(AttemptError::Remote(remote)),
@@ -428,6 +478,10 @@ fn on_command(
                 return Err(format!("call id {id} reused"));
             }
             out.extend_from_slice(&frame);
+            Ok(())
+        }
+        Command::Abandoned { id } => {
+            drop(session.cancel(id));
             Ok(())
         }
         Command::TimedOut { id } => match session.on_timeout(id, now) {
