@@ -41,8 +41,10 @@
 //! # Guarantees
 //!
 //! - **Every call ends exactly once**, with its result or a typed
-//!   [`RpcError`]. Nothing waits forever: each attempt has a timeout, and
-//!   the number of attempts is bounded by the retry [`Policy`].
+//!   [`RpcError`]. Nothing waits forever: each attempt has a timeout, the
+//!   number of attempts is bounded by the retry [`Policy`], and
+//!   [`ClientConfig::call_timeout`] bounds the whole call if you need one
+//!   deadline.
 //! - **At most once for non-idempotent calls.** [`Client::call`] draws a
 //!   random 128-bit idempotency key (from the client's seeded RNG) and keeps
 //!   it across retries. The server runs a key once; a duplicate that arrives
