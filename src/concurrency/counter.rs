@@ -2,7 +2,7 @@
 //! (guide §1.1).
 //!
 //! **What.** [`Counter`] keeps a count and a message under one
-//! [`Mutex`](crate::sync::Mutex): [`Counter::increment`] returns the new
+//! [`Mutex`]: [`Counter::increment`] returns the new
 //! value, [`Counter::record`] bumps the count and replaces the message in one
 //! critical section, and [`Counter::snapshot`] reads both consistently.
 //! [`AtomicCounter`] is the lock-free counter for when there is nothing but
@@ -145,7 +145,7 @@ fn checked(current: u64, by: u64) -> Result<u64, CounterError> {
 /// instruction class as `fetch_add`. All operations are `Relaxed`: each value
 /// is still handed out exactly once (read-modify-writes on one location are
 /// totally ordered), but the counter orders no *other* memory. Use a
-/// [`Mutex`](crate::sync::Mutex) or an `Acquire`/`Release` pair to publish
+/// [`Mutex`] or an `Acquire`/`Release` pair to publish
 /// data alongside it.
 ///
 /// ```

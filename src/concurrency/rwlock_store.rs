@@ -2,7 +2,7 @@
 //! §1.2).
 //!
 //! **What.** [`Store`] is an append-only list behind a
-//! [`RwLock`](crate::sync::RwLock). Writers [`insert`](Store::insert);
+//! [`RwLock`]. Writers [`insert`](Store::insert);
 //! readers take [`read`](Store::read) guards, [`snapshot`](Store::snapshot)s,
 //! [`get`](Store::get) and [`len`](Store::len), and hold the lock only as long
 //! as they look. [`access_count`](Store::access_count) reports reads and writes.

@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 over HTTP/1.1 (guide §5, the `add`/`echo` server on
 //! 127.0.0.1:3030): a small, bounded HTTP server over any
-//! [`Listener`](crate::net::Listener) whose bodies are answered by
+//! [`Listener`] whose bodies are answered by
 //! [`wire::jsonrpc::handle`](crate::wire::jsonrpc::handle).
 //!
 //! **What.** `POST` with a `Content-Length` body; the answer is `200` with an
@@ -32,12 +32,13 @@
 
 use crate::net::Listener;
 use crate::wire::jsonrpc::{ErrorObject, Params, handle};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde_json::Value;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Limits of the HTTP server.
@@ -94,27 +95,31 @@ pub async fn serve<L: Listener>(
     config: HttpConfig,
     stop: CancellationToken,
 ) -> io::Result<()> {
-    let mut connections = JoinSet::new();
+    // Connections are driven by this task rather than spawned, so that a
+    // crashed simulated host closes them in a deterministic order (tokio
+    // drops spawned tasks in an order set by process-wide task ids).
+    let mut connections = FuturesUnordered::new();
+    let stopping = stop.cancelled();
+    tokio::pin!(stopping);
     loop {
-        let accepted = tokio::select! {
+        tokio::select! {
             biased;
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let (handler, config, stop) = (Arc::clone(&handler), config.clone(), stop.clone());
-                connections.spawn(async move {
-                    if let Err(e) = connection(stream, &*handler, &config, &stop).await {
-                        tracing::debug!(%peer, error = %e, "jsonrpc-http: connection ended");
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "jsonrpc-http: accept failed"),
+            () = &mut stopping => break,
+            Some(()) = connections.next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let (handler, config, stop) = (Arc::clone(&handler), config.clone(), stop.clone());
+                    connections.push(async move {
+                        if let Err(e) = connection(stream, &*handler, &config, &stop).await {
+                            tracing::debug!(%peer, error = %e, "jsonrpc-http: connection ended");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "jsonrpc-http: accept failed"),
+            },
         }
-        while connections.try_join_next().is_some() {}
     }
-    while connections.join_next().await.is_some() {}
+    while connections.next().await.is_some() {}
     Ok(())
 }
 

@@ -25,7 +25,7 @@
 //! a probe nor free a probe slot it never held.
 //!
 //! [`CircuitBreaker`] shares a `Breaker` behind the facade's
-//! [`Mutex`](crate::sync::Mutex) (clones share it). Its [`Permit`] reports the
+//! [`Mutex`] (clones share it). Its [`Permit`] reports the
 //! outcome with [`Permit::success`] / [`Permit::failure`]; **a permit dropped
 //! without reporting (a cancelled future, an early return) counts as neither**:
 //! it only releases its probe slot. [`CircuitBreaker::call`] wraps an async
@@ -407,7 +407,7 @@ impl Breaker {
 }
 
 /// A [`Breaker`] shared by every clone, behind the facade's
-/// [`Mutex`](crate::sync::Mutex) (never held across an `await` or while the
+/// [`Mutex`] (never held across an `await` or while the
 /// operation runs).
 #[derive(Debug, Clone)]
 pub struct CircuitBreaker {

@@ -323,7 +323,7 @@ impl TokenBucket {
 }
 
 /// A [`TokenBucket`] shared by every call that clones it (an
-/// [`Arc`](crate::sync::Arc) and a [`Mutex`](crate::sync::Mutex) from the
+/// [`Arc`] and a [`Mutex`] from the
 /// facade), so one budget can cap the retries of a whole client.
 #[derive(Debug, Clone)]
 pub struct RetryBudget {

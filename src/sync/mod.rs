@@ -12,7 +12,7 @@
 //!
 //! The wrappers differ from `std` in one way: `lock`, `read` and `write`
 //! return the guard directly. A poisoned lock is recovered (the guard is taken
-//! out of the [`PoisonError`](std::sync::PoisonError)), as tokio's std adapters
+//! out of the [`PoisonError`]), as tokio's std adapters
 //! do: a panic elsewhere already surfaces through `JoinHandle::join`, and the
 //! invariants of heddle's patterns never span a panic point.
 //!
