@@ -1,5 +1,5 @@
 //! The scenarios this build knows. Adding one: write `src/scenarios/NAME.rs`
-//! implementing [`Scenario`](crate::scenario::Scenario) (copy `echo.rs`),
+//! implementing [`Scenario`] (copy `echo.rs`),
 //! declare it below, and add one line to [`ALL`].
 
 pub mod echo;
