@@ -4,6 +4,8 @@
 //! images of every small shape (1×1, 1×N, N×1, sizes below the kernel).
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+mod common;
+
 use heddle::parallel::blur::{
     BlurError, Image, blur_naive, blur_naive_parallel, blur_separable, blur_separable_bands_into,
     blur_separable_into, blur_separable_parallel, blur_separable_parallel_into,
@@ -173,18 +175,7 @@ fn the_agreement_property_catches_wrong_edge_handling() {
         out
     }
     let run = |filter: fn(&Image) -> Vec<u8>| {
-        let config = ProptestConfig {
-            cases: 256,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        };
-        proptest::test_runner::TestRunner::new_with_rng(
-            config,
-            proptest::test_runner::TestRng::deterministic_rng(
-                proptest::test_runner::RngAlgorithm::ChaCha,
-            ),
-        )
-        .run(&image(13), |img| {
+        common::deterministic_runner(256).run(&image(13), |img| {
             prop_assert_eq!(filter(&img), blur_naive(&img).into_pixels());
             Ok(())
         })

@@ -6,6 +6,8 @@
 //! tokenise to the same words; the generic engine reduces in input order.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+mod common;
+
 use heddle::parallel::map_reduce::{
     MapReduce, MapReduceError, Splittable, split_into, word_count, word_count_serial,
 };
@@ -216,18 +218,7 @@ fn the_count_property_catches_a_splitter_that_cuts_words() {
         total
     }
     let run = |cut_inside_words: bool| {
-        let config = ProptestConfig {
-            cases: 300,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        };
-        proptest::test_runner::TestRunner::new_with_rng(
-            config,
-            proptest::test_runner::TestRng::deterministic_rng(
-                proptest::test_runner::RngAlgorithm::ChaCha,
-            ),
-        )
-        .run(&texts(), |text| {
+        common::deterministic_runner(300).run(&texts(), |text| {
             prop_assert_eq!(
                 count_in_halves(&text, cut_inside_words),
                 word_count_serial(&text)

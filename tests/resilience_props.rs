@@ -35,6 +35,8 @@
 
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+mod common;
+
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -45,9 +47,7 @@ use heddle::resilience::retry::{
     Backoff, Classification, Policy, RetryBudget, RetryError, TokenBucket, retry,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{
-    Config as RunnerConfig, RngAlgorithm, RngSeed, TestError, TestRng, TestRunner,
-};
+use proptest::test_runner::{RngSeed, TestError};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
@@ -64,13 +64,7 @@ fn assert_caught<S>(
     S: Strategy,
     S::Value: Debug,
 {
-    let config = RunnerConfig {
-        cases: 512,
-        failure_persistence: None,
-        ..RunnerConfig::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let mut runner = common::deterministic_runner(512);
     match runner.run(&strategy, property) {
         Err(TestError::Fail(reason, input)) => {
             let message = reason.message();

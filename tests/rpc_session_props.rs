@@ -10,11 +10,12 @@
 //! defect) must fail.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+mod common;
+
 use heddle::distributed::rpc::dedup::DedupWindow;
 use heddle::distributed::rpc::session::{PROTOCOL, ServerAction, ServerSession};
 use heddle::wire::binary::{Call, Envelope, RemoteError, Reply};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::collections::BTreeMap;
 
 const MAX_IN_FLIGHT: u32 = 3;
@@ -203,15 +204,8 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn runner() -> TestRunner {
-    TestRunner::new_with_rng(
-        Config {
-            cases: 512,
-            failure_persistence: None,
-            ..Config::default()
-        },
-        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-    )
+fn runner() -> proptest::test_runner::TestRunner {
+    common::deterministic_runner(512)
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! (many levels, odd-depth leaves, split merges, joined partitions).
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+mod common;
+
 use heddle::parallel::merge_sort::{MergeSort, merge_sort, merge_sort_by, merge_sort_by_key};
 use heddle::parallel::quicksort::{Quicksort, quicksort, quicksort_by, quicksort_by_key};
 use proptest::prelude::*;
@@ -418,20 +420,9 @@ fn catches<S: Strategy>(
     strategy: S,
     property: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) -> bool {
-    let config = ProptestConfig {
-        cases: 200,
-        failure_persistence: None,
-        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
-        ..ProptestConfig::default()
-    };
-    proptest::test_runner::TestRunner::new_with_rng(
-        config,
-        proptest::test_runner::TestRng::deterministic_rng(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-        ),
-    )
-    .run(&strategy, property)
-    .is_err()
+    common::deterministic_runner(200)
+        .run(&strategy, property)
+        .is_err()
 }
 
 /// The equality and stability properties, with the sort under test as a

@@ -4,12 +4,14 @@
 //! their committed seed corpora through the same functions.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+mod common;
+
 use heddle::wire::WireError;
 use heddle::wire::binary::{self, Call, Envelope, RemoteError, Reply};
 use heddle::wire::frame::{Decoded, FrameCodec, HEADER_LEN};
 use heddle::wire::jsonrpc::{self, ErrorObject, Id, Params, Request, Response, Responses};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
 fn remote_error() -> impl Strategy<Value = RemoteError> {
@@ -165,12 +167,7 @@ mod broken {
 }
 
 fn fails(property: impl Fn(&mut TestRunner) -> Result<(), String>) -> bool {
-    let mut runner = TestRunner::new(Config {
-        cases: 512,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    property(&mut runner).is_err()
+    property(&mut common::deterministic_runner(512)).is_err()
 }
 
 #[test]
