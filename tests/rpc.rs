@@ -260,3 +260,61 @@ fn a_call_timeout_bounds_the_whole_call() -> turmoil::Result {
     });
     sim.run()
 }
+
+/// A crash in the middle of a keyed call, with the de-duplication window
+/// kept across the restart (it stands for the server's disk): the retry
+/// after the restart is answered `Interrupted`, and the call's effect
+/// happened once.
+#[test]
+fn a_call_cut_short_by_a_crash_is_interrupted_not_rerun() -> turmoil::Result {
+    use heddle::distributed::rpc::dedup::DedupStore;
+    let mut sim = sim();
+    let effects = Arc::new(AtomicU32::new(0));
+    let store = DedupStore::new(100);
+    let e = Arc::clone(&effects);
+    sim.host("server", move || {
+        let (e, store) = (Arc::clone(&e), store.clone());
+        async move {
+            let router = Router::new().route("effect_then_wait", move |(): ()| {
+                let e = Arc::clone(&e);
+                async move {
+                    e.fetch_add(1, Relaxed);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok::<_, String>(())
+                }
+            });
+            let config = ServerConfig::new(TOKEN.to_vec()).dedup_store(store);
+            let listener = Turmoil.bind(&Addr::new("0.0.0.0", 1)).await?;
+            serve(listener, router, config, CancellationToken::new()).await?;
+            Ok(())
+        }
+    });
+    sim.client("c", async {
+        let c = client(
+            ClientConfig::new(TOKEN.to_vec())
+                .attempt_timeout(Duration::from_millis(500))
+                .retry(Policy::new(
+                    Backoff::new(Duration::from_millis(100), Duration::from_millis(300)),
+                    20,
+                )),
+        );
+        let e = c.call::<_, ()>("effect_then_wait", &()).await.unwrap_err();
+        assert_eq!(e, RpcError::Remote(RemoteError::Interrupted));
+        Ok(())
+    });
+    let (mut crashed, mut restarted) = (false, false);
+    while !sim.step()? {
+        let t = sim.elapsed();
+        if !crashed && t >= Duration::from_millis(800) {
+            sim.crash("server");
+            crashed = true;
+        }
+        if !restarted && t >= Duration::from_millis(1500) {
+            sim.bounce("server");
+            restarted = true;
+        }
+    }
+    assert!(restarted);
+    assert_eq!(effects.load(Relaxed), 1, "the effect ran once");
+    Ok(())
+}
