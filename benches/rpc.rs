@@ -492,34 +492,24 @@ fn rpc_on(c: &mut Criterion, suffix: &str, rt: Runtime, server_rt: Option<Runtim
                 })
             })
         });
-        g.bench_function("heddle_idempotent", |b| {
-            b.iter_custom(|iters| {
-                let client = heddle_client.clone();
-                run(&rt, iters, callers, move |a, b| {
-                    let client = client.clone();
-                    async move {
-                        client
-                            .call_idempotent::<_, i64>("add", &(a, b))
-                            .await
-                            .expect("heddle call_idempotent")
-                    }
+        for (label, keyed) in [("heddle_idempotent", false), ("heddle_keyed", true)] {
+            g.bench_function(label, |b| {
+                b.iter_custom(|iters| {
+                    let client = heddle_client.clone();
+                    run(&rt, iters, callers, move |a, b| {
+                        let client = client.clone();
+                        async move {
+                            let sum = if keyed {
+                                client.call::<_, i64>("add", &(a, b)).await
+                            } else {
+                                client.call_idempotent::<_, i64>("add", &(a, b)).await
+                            };
+                            sum.expect("heddle call")
+                        }
+                    })
                 })
-            })
-        });
-        g.bench_function("heddle_keyed", |b| {
-            b.iter_custom(|iters| {
-                let client = heddle_client.clone();
-                run(&rt, iters, callers, move |a, b| {
-                    let client = client.clone();
-                    async move {
-                        client
-                            .call::<_, i64>("add", &(a, b))
-                            .await
-                            .expect("heddle call")
-                    }
-                })
-            })
-        });
+            });
+        }
     }
     g.finish();
 

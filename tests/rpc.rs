@@ -61,6 +61,17 @@ fn server(
     });
 }
 
+/// A simulation with a server of default configuration that never stops.
+fn sim_with_default_server() -> turmoil::Sim<'static> {
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(TOKEN.to_vec()),
+        CancellationToken::new(),
+    );
+    sim
+}
+
 fn client(config: ClientConfig) -> Client<Turmoil> {
     Client::new(Turmoil, Addr::new("server", 1), config)
 }
@@ -102,12 +113,7 @@ fn errors_are_typed_and_not_retried() -> turmoil::Result {
 
 #[test]
 fn a_wrong_token_is_refused_without_retries() -> turmoil::Result {
-    let mut sim = sim();
-    server(
-        &mut sim,
-        || ServerConfig::new(TOKEN.to_vec()),
-        CancellationToken::new(),
-    );
+    let mut sim = sim_with_default_server();
     sim.client("c", async {
         let c = client(ClientConfig::new(b"wrong".to_vec()));
         let e = c.call::<_, i64>("add", &(1i64, 2i64)).await.unwrap_err();
@@ -232,12 +238,7 @@ fn a_silent_client_is_dropped_at_the_handshake_timeout() -> turmoil::Result {
 
 #[test]
 fn a_call_timeout_bounds_the_whole_call() -> turmoil::Result {
-    let mut sim = sim();
-    server(
-        &mut sim,
-        || ServerConfig::new(TOKEN.to_vec()),
-        CancellationToken::new(),
-    );
+    let mut sim = sim_with_default_server();
     sim.client("c", async {
         let c = client(
             ClientConfig::new(TOKEN.to_vec())
