@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// How a client behaves.
@@ -150,11 +150,6 @@ enum Command {
     Abandoned { id: u64 },
 }
 
-/// A live connection: the way to its task.
-struct Connection {
-    commands: mpsc::UnboundedSender<Command>,
-}
-
 struct Inner<N> {
     net: N,
     addr: Addr,
@@ -164,8 +159,8 @@ struct Inner<N> {
     /// The current connection, `None` before the first call, after a failure
     /// and after [`Client::close`]. Locked across connecting, so concurrent
     /// callers share one connection attempt.
-    connection: tokio::sync::Mutex<Option<Connection>>,
-    closed: tokio_util::sync::CancellationToken,
+    connection: tokio::sync::Mutex<Option<mpsc::UnboundedSender<Command>>>,
+    closed: AtomicBool,
 }
 
 /// A client of one RPC server. Clones share the connection.
@@ -246,7 +241,7 @@ impl<N: Network> Client<N> {
                 config,
                 next_id: AtomicU64::new(1),
                 connection: tokio::sync::Mutex::new(None),
-                closed: tokio_util::sync::CancellationToken::new(),
+                closed: AtomicBool::new(false),
             }),
         }
     }
@@ -278,7 +273,7 @@ impl<N: Network> Client<N> {
     /// Closes the connection. Calls waiting on it fail; later calls return
     /// [`RpcError::Closed`].
     pub async fn close(&self) {
-        self.inner.closed.cancel();
+        self.inner.closed.store(true, Relaxed);
         self.inner.connection.lock().await.take();
     }
 
@@ -392,11 +387,11 @@ impl<N: Network> Client<N> {
     async fn connection(&self) -> Result<mpsc::UnboundedSender<Command>, AttemptError> {
         let inner = &*self.inner;
         let mut slot = inner.connection.lock().await;
-        if inner.closed.is_cancelled() {
+        if inner.closed.load(Relaxed) {
             return Err(AttemptError::Closed);
         }
-        if let Some(c) = slot.as_ref().filter(|c| !c.commands.is_closed()) {
-            return Ok(c.commands.clone());
+        if let Some(commands) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(commands.clone());
         }
         *slot = None;
         let limit = inner.config.connect_timeout;
@@ -412,9 +407,7 @@ impl<N: Network> Client<N> {
             queue,
             inner.config.attempt_timeout,
         ));
-        *slot = Some(Connection {
-            commands: commands.clone(),
-        });
+        *slot = Some(commands.clone());
         Ok(commands)
     }
 

@@ -9,7 +9,7 @@ use super::dedup::{DedupStore, Outcome};
 use super::session::{Phase, ServerAction, ServerSession};
 use crate::net::framed::FrameReader;
 use crate::net::{Listener, Stream};
-use crate::wire::binary::{self, Call, Envelope, RemoteError};
+use crate::wire::binary::{self, Call, Envelope, RemoteError, Reply};
 use crate::wire::frame::FrameCodec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -222,9 +222,14 @@ struct Shared {
 }
 
 impl Shared {
-    /// The de-duplication window, locked; `None` in the no-dedup defect.
-    fn window(&self) -> Option<std::sync::MutexGuard<'_, super::dedup::DedupWindow<Joiner>>> {
-        (!self.config.no_dedup).then(|| self.store.lock())
+    /// The de-duplication window, locked, for an event about a keyed call;
+    /// `None` for an unkeyed one (which never touches the window, so it
+    /// takes no lock) and in the no-dedup defect.
+    fn window(
+        &self,
+        keyed: bool,
+    ) -> Option<std::sync::MutexGuard<'_, super::dedup::DedupWindow<Joiner>>> {
+        (keyed && !self.config.no_dedup).then(|| self.store.lock())
     }
 }
 
@@ -355,7 +360,14 @@ impl Conn<'_> {
     fn on_frame(&mut self, bytes: &[u8]) {
         let actions = match binary::decode::<Envelope>(bytes) {
             Ok(envelope) => {
-                let mut window = self.shared.window();
+                let keyed = matches!(
+                    &envelope,
+                    Envelope::Call(Call {
+                        idempotency_key: Some(_),
+                        ..
+                    })
+                );
+                let mut window = self.shared.window(keyed);
                 let join_tx = &self.join_tx;
                 self.session
                     .on_envelope(envelope, window.as_deref_mut(), |id| Joiner {
@@ -418,13 +430,15 @@ impl Conn<'_> {
 
     fn on_done(&mut self, id: u64, key: Option<u128>, outcome: Outcome) {
         let (reply, joined) = {
-            let mut window = self.shared.window();
+            let mut window = self.shared.window(key.is_some());
             self.session
-                .on_executed(id, key, outcome.clone(), window.as_deref_mut())
+                .on_executed(id, key, outcome, window.as_deref_mut())
         };
-        for j in joined {
-            // A closed connection no longer needs its answer.
-            let _ = j.tx.send((j.id, outcome.clone()));
+        if let Envelope::Reply(Reply { outcome, .. }) = &reply {
+            for j in joined {
+                // A closed connection no longer needs its answer.
+                let _ = j.tx.send((j.id, outcome.clone()));
+            }
         }
         push(&mut self.out, reply, &self.shared.config);
     }
@@ -548,7 +562,7 @@ fn push(out: &mut Vec<u8>, envelope: Envelope, config: &ServerConfig) {
     };
     tracing::warn!(%error, "rpc: reply not encodable");
     if let Envelope::Reply(reply) = envelope {
-        let replacement = Envelope::Reply(crate::wire::binary::Reply {
+        let replacement = Envelope::Reply(Reply {
             id: reply.id,
             outcome: Err(RemoteError::Handler(format!("reply not sent: {error}"))),
         });
