@@ -246,3 +246,46 @@ fn twice(r: &OpRecord) -> Violation {
         Some(r.id),
     )
 }
+
+/// Each invariant against a history that breaks it (`echo-matches` is also
+/// broken by the `reuse-after-timeout` variant).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(id: u64, event: OpEvent) -> OpRecord {
+        OpRecord {
+            t_us: id,
+            id,
+            client: "client-1".into(),
+            event,
+        }
+    }
+
+    fn check(history: &[OpRecord]) -> Option<String> {
+        EchoInvariants::default()
+            .check_during(history)
+            .map(|v| v.invariant)
+    }
+
+    #[test]
+    fn each_invariant_catches_its_violation() {
+        let invoke = op(
+            0,
+            OpEvent::Invoke {
+                name: "echo".into(),
+                input: "a".into(),
+            },
+        );
+        let reply = |s: &str| op(0, OpEvent::Ok { output: s.into() });
+        assert_eq!(check(&[invoke.clone(), reply("a")]), None);
+        assert_eq!(
+            check(&[invoke.clone(), reply("b")]).as_deref(),
+            Some("echo-matches")
+        );
+        assert_eq!(
+            check(&[invoke, reply("a"), reply("a")]).as_deref(),
+            Some("single-completion")
+        );
+    }
+}

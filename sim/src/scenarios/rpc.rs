@@ -317,3 +317,90 @@ fn parse(input: &str) -> (String, u64) {
         None => (input.to_owned(), u64::MAX),
     }
 }
+
+/// Each invariant against a history that breaks it (the scenario's
+/// variants break `at-most-once` and `call-ends`; these break the rest).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(id: u64, event: OpEvent) -> OpRecord {
+        OpRecord {
+            t_us: id,
+            id,
+            client: "client-1".into(),
+            event,
+        }
+    }
+
+    fn invoke(id: u64, seq: u64) -> OpRecord {
+        op(
+            id,
+            OpEvent::Invoke {
+                name: "append".into(),
+                input: format!("client-1:{seq}"),
+            },
+        )
+    }
+
+    fn ok(id: u64) -> OpRecord {
+        op(id, OpEvent::Ok { output: "1".into() })
+    }
+
+    /// Invariants whose server executed `client-1:seq` `times` times each.
+    fn invariants(executed: &[(u64, u32)]) -> RpcInvariants {
+        let executions: Executions = Arc::default();
+        for &(seq, times) in executed {
+            lock(&executions).insert(("client-1".into(), seq), times);
+        }
+        RpcInvariants {
+            executions,
+            reported: BTreeMap::new(),
+            open: BTreeMap::new(),
+            calls: BTreeMap::new(),
+        }
+    }
+
+    fn broken(inv: &mut RpcInvariants, history: &[OpRecord]) -> Option<String> {
+        inv.check_during(history)
+            .or_else(|| inv.check_end(history))
+            .map(|v| v.invariant)
+    }
+
+    #[test]
+    fn a_correct_history_passes() {
+        let mut inv = invariants(&[(0, 1)]);
+        assert_eq!(broken(&mut inv, &[invoke(0, 0), ok(0)]), None);
+    }
+
+    #[test]
+    fn each_invariant_catches_its_violation() {
+        let cases: [(&str, &[(u64, u32)], Vec<OpRecord>); 5] = [
+            (
+                "single-completion",
+                &[(0, 1)],
+                vec![invoke(0, 0), ok(0), ok(0)],
+            ),
+            ("ok-was-executed", &[], vec![invoke(0, 0), ok(0)]),
+            (
+                "typed-errors",
+                &[],
+                vec![
+                    invoke(0, 0),
+                    op(
+                        0,
+                        OpEvent::Err {
+                            error: "untyped: protocol".into(),
+                        },
+                    ),
+                ],
+            ),
+            ("at-most-once", &[(0, 2)], vec![invoke(0, 0)]),
+            ("call-ends", &[], vec![invoke(0, 0)]),
+        ];
+        for (name, executed, history) in cases {
+            let mut inv = invariants(executed);
+            assert_eq!(broken(&mut inv, &history).as_deref(), Some(name));
+        }
+    }
+}
