@@ -375,7 +375,9 @@ mod tests {
 
     #[test]
     fn each_invariant_catches_its_violation() {
-        let cases: [(&str, &[(u64, u32)], Vec<OpRecord>); 5] = [
+        // (invariant, the server's executions, the history)
+        type Case = (&'static str, &'static [(u64, u32)], Vec<OpRecord>);
+        let cases: [Case; 5] = [
             (
                 "single-completion",
                 &[(0, 1)],
