@@ -47,6 +47,15 @@ pub struct Hosts {
 }
 
 impl Hosts {
+    /// One host `server` and clients `client-1` to `client-{clients}`: the
+    /// shape of a client–server scenario.
+    pub fn server_and_clients(clients: usize) -> Self {
+        Self {
+            servers: vec!["server".into()],
+            clients: (1..=clients).map(|i| format!("client-{i}")).collect(),
+        }
+    }
+
     /// Every host, servers first.
     pub fn all(&self) -> impl Iterator<Item = &str> {
         self.servers

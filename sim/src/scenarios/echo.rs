@@ -75,10 +75,7 @@ impl Scenario for Echo {
     }
 
     fn hosts(&self) -> Hosts {
-        Hosts {
-            servers: vec!["server".into()],
-            clients: (1..=CLIENTS).map(|i| format!("client-{i}")).collect(),
-        }
+        Hosts::server_and_clients(CLIENTS)
     }
 
     fn liveness(&self) -> Liveness {

@@ -88,10 +88,7 @@ impl Scenario for Rpc {
     }
 
     fn hosts(&self) -> Hosts {
-        Hosts {
-            servers: vec!["server".into()],
-            clients: (1..=CLIENTS).map(|i| format!("client-{i}")).collect(),
-        }
+        Hosts::server_and_clients(CLIENTS)
     }
 
     fn min_clients(&self) -> usize {
