@@ -32,8 +32,6 @@
 
 use crate::net::Listener;
 use crate::wire::jsonrpc::{ErrorObject, Params, handle};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use serde_json::Value;
 use std::io;
 use std::sync::Arc;
@@ -95,31 +93,15 @@ pub async fn serve<L: Listener>(
     config: HttpConfig,
     stop: CancellationToken,
 ) -> io::Result<()> {
-    // Connections are driven by this task rather than spawned, so that a
-    // crashed simulated host closes them in a deterministic order (tokio
-    // drops spawned tasks in an order set by process-wide task ids).
-    let mut connections = FuturesUnordered::new();
-    let stopping = stop.cancelled();
-    tokio::pin!(stopping);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut stopping => break,
-            Some(()) = connections.next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let (handler, config, stop) = (Arc::clone(&handler), config.clone(), stop.clone());
-                    connections.push(async move {
-                        if let Err(e) = connection(stream, &*handler, &config, &stop).await {
-                            tracing::debug!(%peer, error = %e, "jsonrpc-http: connection ended");
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!(error = %e, "jsonrpc-http: accept failed"),
-            },
+    crate::net::serve_connections(&listener, usize::MAX, &stop, |stream, peer| {
+        let (handler, config, stop) = (Arc::clone(&handler), config.clone(), stop.clone());
+        async move {
+            if let Err(e) = connection(stream, &*handler, &config, &stop).await {
+                tracing::debug!(%peer, error = %e, "jsonrpc-http: connection ended");
+            }
         }
-    }
-    while connections.next().await.is_some() {}
+    })
+    .await;
     Ok(())
 }
 

@@ -45,8 +45,6 @@
 //! [`Network`]: super::Network
 
 use super::Listener;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,31 +76,15 @@ pub async fn serve<L: Listener>(
     config: EchoConfig,
     stop: CancellationToken,
 ) -> io::Result<()> {
-    // Connections are driven by this task rather than spawned, so that a
-    // crashed simulated host closes them in a deterministic order (tokio
-    // drops spawned tasks in an order set by process-wide task ids).
-    let mut connections = FuturesUnordered::new();
-    let max = config.max_connections.max(1);
-    loop {
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            Some(()) = connections.next(), if !connections.is_empty() => {}
-            accepted = listener.accept(), if connections.len() < max => match accepted {
-                Ok((stream, peer)) => {
-                    tracing::debug!(%peer, "echo: connection");
-                    let (idle, stop) = (config.idle_timeout, stop.clone());
-                    connections.push(async move {
-                        if let Err(e) = echo(stream, idle, stop).await {
-                            tracing::debug!(%peer, error = %e, "echo: connection ended");
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!(error = %e, "echo: accept failed"),
-            },
+    super::serve_connections(&listener, config.max_connections, &stop, |stream, peer| {
+        let (idle, stop) = (config.idle_timeout, stop.clone());
+        async move {
+            if let Err(e) = echo(stream, idle, stop).await {
+                tracing::debug!(%peer, error = %e, "echo: connection ended");
+            }
         }
-    }
-    while connections.next().await.is_some() {}
+    })
+    .await;
     Ok(())
 }
 

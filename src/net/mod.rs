@@ -50,11 +50,14 @@
 //! # }
 //! ```
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
 
 pub mod echo;
 pub mod framed;
@@ -178,4 +181,81 @@ impl Listener for turmoil::net::TcpListener {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         turmoil::net::TcpListener::local_addr(self)
     }
+}
+
+/// The accept loop every server here shares: accepts on `listener` and
+/// drives each connection with `handle` until `stop` fires, at most
+/// `max_connections` at once (further clients wait in the listen backlog);
+/// then stops accepting and returns once every open connection has ended
+/// (`handle` should watch `stop` too). Accept errors are logged and do not
+/// stop the loop.
+///
+/// Connections are driven by this future rather than spawned as tasks:
+/// tokio drops a runtime's spawned tasks in an order set by process-wide
+/// task ids, so when a simulated host crashes, spawned connections would
+/// close (and send their FINs) in an order that depends on what else ran in
+/// the process, and a simulation would not be a function of its seed.
+/// Spawn the expensive work a connection does (as the RPC server does with
+/// its handlers), not the connection.
+///
+/// ```
+/// use heddle::net::{Addr, Listener, Network, Tokio, serve_connections};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # fn main() -> std::io::Result<()> {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let listener = Tokio.bind(&Addr::new("127.0.0.1", 0)).await?;
+/// let port = listener.local_addr()?.port();
+/// let stop = CancellationToken::new();
+/// let server = tokio::spawn({
+///     let stop = stop.clone();
+///     async move {
+///         serve_connections(&listener, 16, &stop, |mut stream, _peer| async move {
+///             let _ = stream.write_all(b"hi").await;
+///         })
+///         .await
+///     }
+/// });
+/// let mut c = Tokio.connect(&Addr::new("127.0.0.1", port)).await?;
+/// let mut hi = [0u8; 2];
+/// c.read_exact(&mut hi).await?;
+/// assert_eq!(&hi, b"hi");
+/// stop.cancel();
+/// server.await.expect("server task");
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+pub async fn serve_connections<L, F, Fut>(
+    listener: &L,
+    max_connections: usize,
+    stop: &CancellationToken,
+    mut handle: F,
+) where
+    L: Listener,
+    F: FnMut(L::Stream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut connections = FuturesUnordered::new();
+    let max = max_connections.max(1);
+    // Created once: a fresh `cancelled()` per turn would register with the
+    // token again on every event.
+    let stopping = stop.cancelled();
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stopping => break,
+            Some(()) = connections.next(), if !connections.is_empty() => {}
+            accepted = listener.accept(), if connections.len() < max => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%peer, "connection accepted");
+                    connections.push(handle(stream, peer));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+        }
+    }
+    while connections.next().await.is_some() {}
 }

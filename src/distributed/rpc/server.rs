@@ -21,8 +21,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -281,42 +279,26 @@ pub async fn serve<L: Listener>(
             "rpc: keyed calls cut short by a restart are answered Interrupted"
         );
     }
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         router,
         config,
         store,
-    });
-    // Connections are driven here, not spawned: a spawned task's place in
-    // tokio's task list depends on a process-wide task id, and a crashed
-    // simulated host drops its tasks (closing their streams) in that order,
-    // which would make a simulation depend on what ran before it in the
-    // process. Handlers, the costly part, are still spawned.
-    let mut connections = FuturesUnordered::new();
-    // Created once: a fresh `cancelled()` per loop turn would register with
-    // the token again on every event.
-    let stopping = shutdown.cancelled();
-    tokio::pin!(stopping);
-    loop {
-        let max = shared.config.max_connections;
-        tokio::select! {
-            biased;
-            () = &mut stopping => break,
-            Some(()) = connections.next(), if !connections.is_empty() => {}
-            accepted = listener.accept(), if connections.len() < max => match accepted {
-                Ok((stream, peer)) => {
-                    tracing::debug!(%peer, "rpc: connection");
-                    let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
-                    connections.push(async move {
-                        if let Err(e) = connection(stream, &shared, shutdown).await {
-                            tracing::debug!(%peer, error = %e, "rpc: connection ended");
-                        }
-                    });
+    };
+    let shared = &shared;
+    crate::net::serve_connections(
+        &listener,
+        shared.config.max_connections,
+        &shutdown,
+        |stream, peer| {
+            let shutdown = shutdown.clone();
+            async move {
+                if let Err(e) = connection(stream, shared, shutdown).await {
+                    tracing::debug!(%peer, error = %e, "rpc: connection ended");
                 }
-                Err(e) => tracing::warn!(error = %e, "rpc: accept failed"),
-            },
-        }
-    }
-    while connections.next().await.is_some() {}
+            }
+        },
+    )
+    .await;
     Ok(())
 }
 
