@@ -12,11 +12,11 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let arg = std::env::args()
+    let addr: Addr = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:3030".into());
-    let (host, port) = arg.rsplit_once(':').ok_or("address must be HOST:PORT")?;
-    let addr = Addr::new(host, port.parse()?);
+        .as_deref()
+        .unwrap_or("127.0.0.1:3030")
+        .parse()?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -82,6 +82,37 @@ impl Addr {
     }
 }
 
+/// Why a string is not an [`Addr`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrError {
+    /// No `:` separates host and port.
+    #[error("address {0:?} is not HOST:PORT")]
+    MissingPort(String),
+    /// The port is not a number from 0 to 65535.
+    #[error("bad port in address {0:?}")]
+    BadPort(String),
+}
+
+/// Parses `host:port` (the last `:` separates them, so `[::1]:80` keeps its
+/// brackets in the host).
+///
+/// ```
+/// use heddle::net::Addr;
+/// assert_eq!("127.0.0.1:3030".parse(), Ok(Addr::new("127.0.0.1", 3030)));
+/// assert!("localhost".parse::<Addr>().is_err());
+/// ```
+impl std::str::FromStr for Addr {
+    type Err = AddrError;
+
+    fn from_str(s: &str) -> Result<Self, AddrError> {
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| AddrError::MissingPort(s.to_owned()))?;
+        let port = port.parse().map_err(|_| AddrError::BadPort(s.to_owned()))?;
+        Ok(Addr::new(host, port))
+    }
+}
+
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.host, self.port)
