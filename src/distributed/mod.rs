@@ -7,4 +7,5 @@
 //! issues.
 
 pub mod jsonrpc_http;
+pub mod lock;
 pub mod rpc;
