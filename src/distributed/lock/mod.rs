@@ -14,11 +14,19 @@
 //! goes back (the machine asks its driver to persist a high-water mark
 //! before it replies).
 //!
-//! The network driver, the client library with background renewal, and
-//! the `lock` simulation scenario build on these two pieces.
+//! - [`server`]: both as RPC services ([`lock_service`], [`resource`]),
+//!   the lock server persisting its token mark through a [`MarkStore`];
+//! - [`client`]: acquire with retries and backoff, background renewal, a
+//!   local validity deadline, release; the caller gets the token;
+//! - [`protocol`]: the method names and argument types.
 
+pub mod client;
 pub mod fenced;
 pub mod machine;
+pub mod protocol;
+pub mod server;
 
+pub use client::{Lease, LockClient, LockClientConfig, LockError};
 pub use fenced::{Fenced, FencedStore};
 pub use machine::{LockConfig, LockMachine, Output, Owner, Reply, Token};
+pub use server::{LockService, MarkStore, ServiceError, lock_service, resource};
