@@ -1,0 +1,553 @@
+//! `lock`: the lock service ([`heddle::distributed::lock`]) with fencing
+//! tokens: one lock server, one resource server, four clients competing
+//! for one lock and writing to the resource under it.
+//!
+//! Each client loops: acquire the lock, work in slices (some cycles outlast
+//! the TTL, so the lease must be renewed), check its lease before each
+//! write and stamp the write with the lease's token, release. The lock
+//! server's token mark and the resource's store live in state that
+//! survives a crash (they stand for disks).
+//!
+//! - **Safety** (`fenced-writes`): the resource never accepts a write whose
+//!   token is lower than one it accepted before; (`one-holder`) no two
+//!   clients believe they hold a valid lease at the same simulated instant
+//!   (a client's belief runs from its validity check to the lease's local
+//!   deadline, cut at its release); (`unique-tokens`) no token is granted
+//!   twice.
+//! - **Liveness**: after every fault has healed, each client completes 2
+//!   operations (acquires, writes, releases) within 30 s.
+//!
+//! Variants:
+//! - `default`: heddle's lock service, client and fenced resource.
+//! - `ttl-only`: the guide's design: the resource does not check tokens, so
+//!   a holder whose write is delayed past its lease overwrites the next
+//!   holder's (`fenced-writes`).
+//! - `volatile-counter`: the lock server keeps its token counter only in
+//!   memory: after a crash it grants old tokens again, at once
+//!   (`unique-tokens`, `one-holder`).
+//! - `no-renewal`: the guide's client: no renewal, no validity check; work
+//!   that outlasts the TTL goes on after the lock passed to someone else
+//!   (`one-holder`).
+
+use crate::record::{OpEvent, OpRecord, Recorder};
+use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
+use heddle::distributed::lock::{
+    FencedStore, LockClient, LockClientConfig, LockConfig, LockService, MarkStore, Reply, Token,
+    lock_service, protocol,
+};
+use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
+use heddle::net::{Addr, Network, Turmoil};
+use heddle::resilience::retry::{Backoff, Policy};
+use rand::Rng;
+use rand::rngs::SmallRng;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::time::{Instant, sleep};
+use tokio_util::sync::CancellationToken;
+
+/// The lock scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Lock;
+
+const PORT: u16 = 9100;
+const CLIENTS: usize = 4;
+const SECRET: &[u8] = b"heddle-sim";
+const LOCK: &str = "job";
+const TTL: Duration = Duration::from_millis(1_000);
+const SLICE: Duration = Duration::from_millis(150);
+const LOCKS_HOST: &str = "locks";
+const RESOURCE_HOST: &str = "resource";
+
+/// Operation names in the history.
+const ACQUIRE: &str = "acquire";
+const WRITE: &str = "write";
+const RELEASE: &str = "release";
+
+static VARIANTS: &[Variant] = &[
+    Variant {
+        name: "default",
+        about: "leases with fencing tokens from a durable counter, background renewal, a fenced resource",
+        expect_violation: false,
+    },
+    Variant {
+        name: "ttl-only",
+        about: "the resource does not check tokens: a late write lands after the next holder's (fenced-writes)",
+        expect_violation: true,
+    },
+    Variant {
+        name: "volatile-counter",
+        about: "the token counter is kept in memory: a restarted lock server repeats tokens (unique-tokens)",
+        expect_violation: true,
+    },
+    Variant {
+        name: "no-renewal",
+        about: "the guide's client: no renewal or validity check, work outlasts the lease (one-holder)",
+        expect_violation: true,
+    },
+];
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The lock server's mark store: shared across restarts of its host (a
+/// disk), or, in `volatile-counter`, a fresh one per start (memory).
+#[derive(Debug, Clone, Default)]
+struct Disk(Arc<Mutex<Option<Token>>>);
+
+impl MarkStore for Disk {
+    async fn load(&self) -> std::io::Result<Option<Token>> {
+        Ok(*guard(&self.0))
+    }
+    async fn store(&self, mark: Token) -> std::io::Result<()> {
+        *guard(&self.0) = Some(mark);
+        Ok(())
+    }
+}
+
+/// The tokens the resource accepted, in order (its "disk").
+type Accepted = Arc<Mutex<Vec<Token>>>;
+
+impl Scenario for Lock {
+    fn name(&self) -> &'static str {
+        "lock"
+    }
+
+    fn about(&self) -> &'static str {
+        "lock service with fencing tokens, 1 lock server, 1 resource, 4 clients: fenced writes, one holder, unique tokens"
+    }
+
+    fn variants(&self) -> &'static [Variant] {
+        VARIANTS
+    }
+
+    fn hosts(&self) -> Hosts {
+        Hosts {
+            servers: vec![LOCKS_HOST.into(), RESOURCE_HOST.into()],
+            clients: (1..=CLIENTS).map(|i| format!("client-{i}")).collect(),
+        }
+    }
+
+    fn min_clients(&self) -> usize {
+        2
+    }
+
+    fn liveness(&self) -> Liveness {
+        Liveness {
+            ops_per_client: 2,
+            within: Duration::from_secs(30),
+        }
+    }
+
+    fn build(&self, sim: &mut turmoil::Sim<'static>, ctx: &Ctx) -> Box<dyn Invariants> {
+        let accepted: Accepted = Arc::default();
+        lock_server(sim, ctx.variant == "volatile-counter");
+        resource_server(sim, Arc::clone(&accepted), ctx.variant == "ttl-only");
+        let all = self.hosts().clients;
+        for name in ctx.hosts.clients.iter().cloned() {
+            let i = all.iter().position(|c| *c == name).unwrap_or(0);
+            let mut rng = ctx.rng(&name);
+            let owner = u64::try_from(i).unwrap_or(0) + 1;
+            let locks =
+                LockClient::new(rpc(LOCKS_HOST, rng.random()), owner, lock_config(&mut rng));
+            let w = Worker {
+                name: name.clone(),
+                owner,
+                rng,
+                heal_at: ctx.heal_at,
+                need: ctx.liveness.ops_per_client,
+                rec: ctx.recorder.clone(),
+                locks,
+                resource: rpc(RESOURCE_HOST, u64::from(u32::MAX) + owner),
+                renew: ctx.variant != "no-renewal",
+            };
+            sim.client(name, w.run());
+        }
+        Box::new(LockInvariants {
+            accepted,
+            ..LockInvariants::default()
+        })
+    }
+}
+
+fn rpc(host: &str, seed: u64) -> Client<Turmoil> {
+    let config = ClientConfig::new(SECRET.to_vec())
+        .seed(seed)
+        .attempt_timeout(Duration::from_millis(300))
+        .connect_timeout(Duration::from_millis(300))
+        .retry(Policy::new(
+            Backoff::new(Duration::from_millis(20), Duration::from_millis(300)),
+            4,
+        ));
+    Client::new(Turmoil, Addr::new(host, PORT), config)
+}
+
+fn lock_config(rng: &mut SmallRng) -> LockClientConfig {
+    LockClientConfig {
+        ttl: TTL,
+        renew_every: Duration::from_millis(250),
+        margin: Duration::from_millis(100),
+        acquire_timeout: Duration::from_secs(5),
+        backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(400)),
+        seed: Some(rng.random()),
+    }
+}
+
+fn lock_server(sim: &mut turmoil::Sim<'static>, volatile: bool) {
+    let disk = Disk::default();
+    sim.host(LOCKS_HOST, move || {
+        // `volatile-counter`: what survives the crash is nothing.
+        let disk = if volatile {
+            Disk::default()
+        } else {
+            disk.clone()
+        };
+        async move {
+            let config = LockConfig {
+                block: 4,
+                max_ttl: TTL,
+            };
+            let service = LockService::start(disk, config).await?;
+            let listener = Turmoil.bind(&Addr::new("0.0.0.0", PORT)).await?;
+            let server = ServerConfig::new(SECRET.to_vec()).idle_timeout(Duration::from_secs(3));
+            serve(
+                listener,
+                lock_service(service),
+                server,
+                CancellationToken::new(),
+            )
+            .await?;
+            Ok(())
+        }
+    });
+}
+
+fn resource_server(sim: &mut turmoil::Sim<'static>, accepted: Accepted, unfenced: bool) {
+    let store = Arc::new(Mutex::new(FencedStore::default()));
+    sim.host(RESOURCE_HOST, move || {
+        let router = if unfenced {
+            unfenced_resource(Arc::clone(&accepted))
+        } else {
+            recording(Arc::clone(&store), Arc::clone(&accepted))
+        };
+        async move {
+            let listener = Turmoil.bind(&Addr::new("0.0.0.0", PORT)).await?;
+            let server = ServerConfig::new(SECRET.to_vec()).idle_timeout(Duration::from_secs(3));
+            serve(listener, router, server, CancellationToken::new()).await?;
+            Ok(())
+        }
+    });
+}
+
+/// The library's fenced store as the resource, with each accepted write's
+/// token noted for the invariants.
+fn recording(store: Arc<Mutex<FencedStore>>, accepted: Accepted) -> Router {
+    Router::new().route(protocol::WRITE, move |w: protocol::Write| {
+        let result = guard(&store).write(&w.key, w.token, w.value);
+        if result.is_ok() {
+            guard(&accepted).push(w.token);
+        }
+        std::future::ready(Ok::<_, Infallible>(result))
+    })
+}
+
+/// `ttl-only`: the guide's resource accepts every write.
+fn unfenced_resource(accepted: Accepted) -> Router {
+    Router::new().route(protocol::WRITE, move |w: protocol::Write| {
+        guard(&accepted).push(w.token);
+        std::future::ready(Ok::<protocol::WriteResult, Infallible>(Ok(())))
+    })
+}
+
+/// One client: acquire, work in slices with a write after each, release;
+/// until the faults have healed and `need` operations succeeded since.
+struct Worker {
+    name: String,
+    owner: u64,
+    rng: SmallRng,
+    heal_at: Duration,
+    need: usize,
+    rec: Recorder,
+    locks: LockClient<Turmoil>,
+    resource: Client<Turmoil>,
+    renew: bool,
+}
+
+impl Worker {
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.rec.now_us())
+    }
+
+    async fn run(mut self) -> turmoil::Result {
+        let mut ok_after_heal = 0;
+        let mut seq = 0u64;
+        loop {
+            if self.now() >= self.heal_at && ok_after_heal >= self.need {
+                break;
+            }
+            sleep(Duration::from_millis(self.rng.random_range(0..200))).await;
+            let before = self.now() >= self.heal_at;
+            let oks = if self.renew {
+                self.cycle(&mut seq).await
+            } else {
+                self.guide_cycle(&mut seq).await
+            };
+            if before {
+                ok_after_heal += oks;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many slices of work this cycle does: some outlast the TTL.
+    fn slices(&mut self) -> u32 {
+        self.rng.random_range(1..=10)
+    }
+
+    /// One cycle with heddle's client; returns the operations that succeeded.
+    async fn cycle(&mut self, seq: &mut u64) -> usize {
+        let id = self.rec.invoke(&self.name, ACQUIRE, LOCK);
+        let lease = match self.locks.acquire(LOCK).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                self.rec.err(&self.name, id, e.to_string());
+                return 0;
+            }
+        };
+        self.rec.ok(&self.name, id, lease.token().to_string());
+        let mut oks = 1;
+        for _ in 0..self.slices() {
+            sleep(SLICE).await;
+            if !lease.is_valid() {
+                break;
+            }
+            let until = lease.valid_until();
+            oks += usize::from(self.write(lease.token(), Some(until), seq).await);
+        }
+        let token = lease.token();
+        let id = self.rec.invoke(&self.name, RELEASE, token.to_string());
+        match self.locks.release(lease).await {
+            Ok(()) => {
+                self.rec.ok(&self.name, id, "released");
+                oks + 1
+            }
+            Err(e) => {
+                self.rec.err(&self.name, id, e.to_string());
+                oks
+            }
+        }
+    }
+
+    /// The guide's client: a lease taken once, never renewed nor checked.
+    async fn guide_cycle(&mut self, seq: &mut u64) -> usize {
+        let id = self.rec.invoke(&self.name, ACQUIRE, LOCK);
+        let args = protocol::Acquire {
+            lock: LOCK.into(),
+            owner: self.owner,
+            ttl_ms: u64::try_from(TTL.as_millis()).unwrap_or(u64::MAX),
+        };
+        let token = match self.locks_rpc().call(protocol::ACQUIRE, &args).await {
+            Ok(Reply::Granted { token, .. }) => token,
+            Ok(other) => {
+                self.rec.err(&self.name, id, format!("{other:?}"));
+                return 0;
+            }
+            Err(e) => {
+                self.rec.err(&self.name, id, e.to_string());
+                return 0;
+            }
+        };
+        self.rec.ok(&self.name, id, token.to_string());
+        let mut oks = 1;
+        for _ in 0..self.slices() {
+            sleep(SLICE).await;
+            oks += usize::from(self.write(token, None, seq).await);
+        }
+        let id = self.rec.invoke(&self.name, RELEASE, token.to_string());
+        let args = protocol::Release {
+            lock: LOCK.into(),
+            owner: self.owner,
+            token,
+        };
+        match self
+            .locks_rpc()
+            .call::<_, Reply>(protocol::RELEASE, &args)
+            .await
+        {
+            Ok(_) => self.rec.ok(&self.name, id, "released"),
+            Err(e) => self.rec.err(&self.name, id, e.to_string()),
+        }
+        oks + 1
+    }
+
+    fn locks_rpc(&self) -> Client<Turmoil> {
+        rpc(LOCKS_HOST, u64::from(u32::MAX) * 2 + self.owner)
+    }
+
+    /// Writes under `token`, believing the lease valid until `until` (or
+    /// until released, if `None`); returns whether the write was accepted.
+    async fn write(&mut self, token: Token, until: Option<Instant>, seq: &mut u64) -> bool {
+        let until_us = match until {
+            Some(i) => {
+                let left = i.saturating_duration_since(Instant::now());
+                u64::try_from((self.now() + left).as_micros()).unwrap_or(u64::MAX)
+            }
+            None => u64::MAX,
+        };
+        *seq += 1;
+        let input = format!("{token} {until_us} {}:{seq}", self.name);
+        let id = self.rec.invoke(&self.name, WRITE, input);
+        let w = protocol::Write {
+            key: LOCK.into(),
+            token,
+            value: format!("{}:{seq}", self.name).into_bytes(),
+        };
+        match self
+            .resource
+            .call::<_, protocol::WriteResult>(protocol::WRITE, &w)
+            .await
+        {
+            Ok(Ok(())) => {
+                self.rec.ok(&self.name, id, "accepted");
+                true
+            }
+            Ok(Err(fenced)) => {
+                self.rec.err(&self.name, id, fenced.to_string());
+                false
+            }
+            Err(e) => {
+                self.rec.err(&self.name, id, e.to_string());
+                false
+            }
+        }
+    }
+}
+
+/// A client's belief that it holds the lease: from `from` to `until` (µs).
+#[derive(Debug, Clone, Copy)]
+struct Belief {
+    token: Token,
+    from: u64,
+    until: u64,
+    op: u64,
+}
+
+/// The safety checks.
+#[derive(Default)]
+struct LockInvariants {
+    accepted: Accepted,
+    /// How many accepted tokens were checked already.
+    checked: usize,
+    highest: Token,
+    /// Open operations: op id → name.
+    open: BTreeMap<u64, String>,
+    /// Tokens granted: token → op id.
+    granted: BTreeMap<Token, u64>,
+    /// Each client's current belief.
+    beliefs: BTreeMap<String, Belief>,
+}
+
+impl LockInvariants {
+    fn fenced_writes(&mut self) -> Option<Violation> {
+        let accepted = guard(&self.accepted);
+        for &token in &accepted[self.checked..] {
+            if token < self.highest {
+                return Some(Violation::new(
+                    "fenced-writes",
+                    format!(
+                        "the resource accepted token {token} after token {}",
+                        self.highest
+                    ),
+                    None,
+                ));
+            }
+            self.highest = token;
+        }
+        self.checked = accepted.len();
+        None
+    }
+
+    fn on_complete(&mut self, r: &OpRecord, name: &str) -> Option<Violation> {
+        match (&r.event, name) {
+            (OpEvent::Ok { output }, ACQUIRE) => {
+                let token: Token = output.parse().unwrap_or(0);
+                if let Some(first) = self.granted.insert(token, r.id) {
+                    return Some(Violation::new(
+                        "unique-tokens",
+                        format!("token {token} granted twice (first by op {first})"),
+                        Some(r.id),
+                    ));
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// A write invoked at `t_us` with `input` = "token until value".
+    fn on_write(&mut self, r: &OpRecord, input: &str) -> Option<Violation> {
+        let mut parts = input.split(' ');
+        let token: Token = parts.next()?.parse().ok()?;
+        let until: u64 = parts.next()?.parse().ok()?;
+        let belief = Belief {
+            token,
+            from: r.t_us,
+            until,
+            op: r.id,
+        };
+        for (other, b) in &self.beliefs {
+            if *other != r.client && b.token != token && b.from <= r.t_us && r.t_us < b.until {
+                return Some(Violation::new(
+                    "one-holder",
+                    format!(
+                        "{} writes under token {token} while {other} believes token {} valid until {}µs",
+                        r.client, b.token, b.until
+                    ),
+                    Some(b.op.max(r.id)),
+                ));
+            }
+        }
+        match self.beliefs.get_mut(&r.client) {
+            // The same lease, checked again: its deadline as of now.
+            Some(b) if b.token == token => b.until = until,
+            _ => {
+                self.beliefs.insert(r.client.clone(), belief);
+            }
+        }
+        None
+    }
+}
+
+impl Invariants for LockInvariants {
+    fn check_during(&mut self, new: &[OpRecord]) -> Option<Violation> {
+        for r in new {
+            match &r.event {
+                OpEvent::Invoke { name, input } => {
+                    // A release ends the client's belief, whatever its outcome.
+                    if name == RELEASE
+                        && let Some(b) = self.beliefs.get_mut(&r.client)
+                    {
+                        b.until = b.until.min(r.t_us);
+                    }
+                    if name == WRITE
+                        && let Some(v) = self.on_write(r, input)
+                    {
+                        return Some(v);
+                    }
+                    self.open.insert(r.id, name.clone());
+                }
+                OpEvent::Ok { .. } | OpEvent::Err { .. } => {
+                    let Some(name) = self.open.remove(&r.id) else {
+                        continue;
+                    };
+                    if let Some(v) = self.on_complete(r, &name) {
+                        return Some(v);
+                    }
+                }
+            }
+        }
+        self.fenced_writes()
+    }
+}
