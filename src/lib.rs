@@ -37,5 +37,6 @@ pub mod net;
 mod panic;
 pub mod parallel;
 pub mod resilience;
+pub mod storage;
 pub mod sync;
 pub mod wire;

@@ -57,6 +57,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub mod echo;
@@ -137,10 +138,33 @@ pub trait Network: Clone + Send + Sync + 'static {
     fn connect(&self, addr: &Addr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 }
 
+/// How [`serve_connections`] runs the connections it accepts: a property
+/// of the network, so that a server has one code path for its protocol and
+/// each network gets the strategy it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    /// Each connection is a spawned task (tracked, bounded, drained on
+    /// shutdown): connections run in parallel on a multi-threaded runtime,
+    /// and one that blocks its thread stalls only itself. For real sockets.
+    Spawned,
+    /// Every connection is driven inside the accept loop's own future (one
+    /// task, one core at a time). For simulation: when a simulated host
+    /// crashes, its connections are dropped (and send their FINs) in the
+    /// order this future holds them, a function of the seed; spawned tasks
+    /// would be dropped in tokio's task-id order, a process-wide counter that
+    /// depends on what else ran in the process.
+    Inline,
+}
+
 /// A bound listener.
 pub trait Listener: Send + Sync + 'static {
     /// The accepted stream type.
     type Stream: Stream;
+
+    /// How [`serve_connections`] runs this listener's connections. The
+    /// default, [`Connections::Spawned`], suits real sockets; a simulated
+    /// network must say [`Connections::Inline`] to stay deterministic.
+    const CONNECTIONS: Connections = Connections::Spawned;
 
     /// Waits for the next connection.
     fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
@@ -205,6 +229,8 @@ impl Network for Turmoil {
 impl Listener for turmoil::net::TcpListener {
     type Stream = turmoil::net::TcpStream;
 
+    const CONNECTIONS: Connections = Connections::Inline;
+
     async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
         turmoil::net::TcpListener::accept(self).await
     }
@@ -215,19 +241,19 @@ impl Listener for turmoil::net::TcpListener {
 }
 
 /// The accept loop every server here shares: accepts on `listener` and
-/// drives each connection with `handle` until `stop` fires, at most
+/// runs each connection with `handle` until `stop` fires, at most
 /// `max_connections` at once (further clients wait in the listen backlog);
 /// then stops accepting and returns once every open connection has ended
 /// (`handle` should watch `stop` too). Accept errors are logged and do not
 /// stop the loop.
 ///
-/// Connections are driven by this future rather than spawned as tasks:
-/// tokio drops a runtime's spawned tasks in an order set by process-wide
-/// task ids, so when a simulated host crashes, spawned connections would
-/// close (and send their FINs) in an order that depends on what else ran in
-/// the process, and a simulation would not be a function of its seed.
-/// Spawn the expensive work a connection does (as the RPC server does with
-/// its handlers), not the connection.
+/// How connections run is the listener's [`Listener::CONNECTIONS`]: on real
+/// sockets each is a spawned task, so a server on a multi-threaded runtime
+/// uses every core and a connection whose work blocks its thread delays
+/// only itself (a panicking connection is logged and closed, the server
+/// goes on); under turmoil they are driven inside this future, so a crash
+/// closes them in an order fixed by the seed. Dropping this future (aborting
+/// the server) drops every connection either way.
 ///
 /// ```
 /// use heddle::net::{Addr, Listener, Network, Tokio, serve_connections};
@@ -266,9 +292,9 @@ pub async fn serve_connections<L, F, Fut>(
 ) where
     L: Listener,
     F: FnMut(L::Stream, SocketAddr) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut connections = FuturesUnordered::new();
+    let mut connections = Running::new(L::CONNECTIONS);
     let max = max_connections.max(1);
     // Created once: a fresh `cancelled()` per turn would register with the
     // token again on every event.
@@ -289,4 +315,56 @@ pub async fn serve_connections<L, F, Fut>(
         }
     }
     while connections.next().await.is_some() {}
+}
+
+/// The open connections of [`serve_connections`], run as its listener's
+/// [`Connections`] says.
+enum Running<Fut> {
+    Spawned(JoinSet<()>),
+    Inline(FuturesUnordered<Fut>),
+}
+
+impl<Fut: Future<Output = ()> + Send + 'static> Running<Fut> {
+    fn new(strategy: Connections) -> Self {
+        match strategy {
+            Connections::Spawned => Running::Spawned(JoinSet::new()),
+            Connections::Inline => Running::Inline(FuturesUnordered::new()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Running::Spawned(set) => set.len(),
+            Running::Inline(set) => set.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, connection: Fut) {
+        match self {
+            Running::Spawned(set) => {
+                set.spawn(connection);
+            }
+            Running::Inline(set) => set.push(connection),
+        }
+    }
+
+    /// Waits for one connection to end; `None` when none is open.
+    async fn next(&mut self) -> Option<()> {
+        match self {
+            Running::Spawned(set) => {
+                let ended = set.join_next().await?;
+                if let Err(e) = ended {
+                    // A cancelled task cannot occur (nothing aborts them
+                    // while the set lives); a panic ends only its connection.
+                    tracing::error!(error = %e, "connection task failed");
+                }
+                Some(())
+            }
+            Running::Inline(set) => set.next().await,
+        }
+    }
 }

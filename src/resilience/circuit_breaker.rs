@@ -89,6 +89,24 @@ use tokio::time::Instant;
 
 use crate::sync::{Arc, Mutex};
 
+/// The names of the metrics the breaker records (through the `metrics`
+/// facade: no exporter is forced on the user). A process with several
+/// breakers sees their sum.
+pub mod metric {
+    /// Counter: state changes, labels [`FROM`] and [`TO`] (the
+    /// [`State::name`](super::State::name)s).
+    pub const TRANSITIONS: &str = "heddle_breaker_transitions_total";
+    /// Counter: calls refused without running the operation, label
+    /// [`REASON`] = `open` | `probes_busy`.
+    pub const REJECTIONS: &str = "heddle_breaker_rejections_total";
+    /// Label of [`TRANSITIONS`]: the state left.
+    pub const FROM: &str = "from";
+    /// Label of [`TRANSITIONS`]: the state entered.
+    pub const TO: &str = "to";
+    /// Label of [`REJECTIONS`].
+    pub const REASON: &str = "reason";
+}
+
 /// Errors of the breaker: a refusal (the operation was not run), or the
 /// operation's own error. [`Breaker::try_acquire`] uses the default
 /// `E = Infallible`, whose `Failed` variant cannot occur (and need not be
@@ -141,6 +159,27 @@ pub enum State {
     Open,
     /// A limited number of probe calls go through.
     HalfOpen,
+}
+
+impl State {
+    /// `closed`, `open` or `half_open` (the metrics' label values).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+        }
+    }
+}
+
+impl Phase {
+    fn state(&self) -> State {
+        match self {
+            Phase::Closed { .. } => State::Closed,
+            Phase::Open { .. } => State::Open,
+            Phase::HalfOpen { .. } => State::HalfOpen,
+        }
+    }
 }
 
 /// The breaker's settings.
@@ -292,6 +331,11 @@ impl Breaker {
     }
 
     fn enter(&mut self, phase: Phase) {
+        let (from, to) = (self.phase.state(), phase.state());
+        if from != to {
+            metrics::counter!(metric::TRANSITIONS, metric::FROM => from.name(), metric::TO => to.name())
+                .increment(1);
+        }
         self.phase = phase;
         self.generation = self.generation.wrapping_add(1);
     }
@@ -304,6 +348,7 @@ impl Breaker {
             Phase::Open { since } => {
                 let elapsed = now.saturating_duration_since(*since);
                 if elapsed < self.config.open_for {
+                    metrics::counter!(metric::REJECTIONS, metric::REASON => "open").increment(1);
                     return Err(BreakerError::Open {
                         retry_after: self.config.open_for - elapsed,
                     });
@@ -317,6 +362,8 @@ impl Breaker {
             }
             Phase::HalfOpen { in_flight, .. } => {
                 if *in_flight >= self.config.probe_limit {
+                    metrics::counter!(metric::REJECTIONS, metric::REASON => "probes_busy")
+                        .increment(1);
                     return Err(BreakerError::ProbesBusy {
                         limit: self.config.probe_limit,
                     });

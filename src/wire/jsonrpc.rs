@@ -320,10 +320,45 @@ pub fn parse_response(input: &[u8]) -> Result<Responses, WireError> {
 /// every valid request, and returns the response body, or `None` when
 /// nothing is to be sent back (only notifications). See the module docs for
 /// the exact rules.
+///
+/// A server that runs its calls some other way (concurrently, with a
+/// timeout) uses the two halves: [`read_body`], then [`write_answers`].
 pub fn handle<H>(input: &[u8], handler: H) -> Option<Vec<u8>>
 where
     H: Fn(&str, Option<Params>) -> Result<Value, ErrorObject>,
 {
+    match read_body(input) {
+        Body::Answered(out) => Some(out),
+        Body::Calls { batch, items } => {
+            let answers = items.into_iter().filter_map(|item| match item {
+                Err(invalid) => Some(invalid),
+                Ok(req) => {
+                    let outcome = handler(&req.method, req.params);
+                    req.id.map(|id| Response { id, outcome })
+                }
+            });
+            write_answers(batch, answers.collect())
+        }
+    }
+}
+
+/// A request body, read by [`read_body`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing to run: answer with these bytes (not JSON, or an empty batch).
+    Answered(Vec<u8>),
+    /// A single request (`batch: false`, one item) or a batch; each item is
+    /// a request to run, or the error response it already earned.
+    Calls {
+        /// Whether the body was an array.
+        batch: bool,
+        /// In order: a valid request, or its `-32600` response.
+        items: Vec<Result<Request, Response>>,
+    },
+}
+
+/// Reads a request body into the calls to run (first half of [`handle`]).
+pub fn read_body(input: &[u8]) -> Body {
     let v: Value = match serde_json::from_slice(input) {
         Ok(v) => v,
         Err(e) => {
@@ -331,16 +366,7 @@ where
                 id: Id::Null,
                 outcome: Err(ErrorObject::new(PARSE_ERROR, "Parse error").with_data(e.to_string())),
             };
-            return Some(Responses::Single(parse_error).to_bytes());
-        }
-    };
-    let answer = |item: &Value| -> Option<Response> {
-        match Request::from_json(item) {
-            Err(invalid) => Some(invalid),
-            Ok(req) => {
-                let outcome = handler(&req.method, req.params);
-                req.id.map(|id| Response { id, outcome })
-            }
+            return Body::Answered(Responses::Single(parse_error).to_bytes());
         }
     };
     match &v {
@@ -351,13 +377,29 @@ where
                     ErrorObject::new(INVALID_REQUEST, "Invalid Request").with_data("empty batch")
                 ),
             };
-            Some(Responses::Single(invalid).to_bytes())
+            Body::Answered(Responses::Single(invalid).to_bytes())
         }
-        Value::Array(items) => {
-            let out: Vec<Response> = items.iter().filter_map(answer).collect();
-            (!out.is_empty()).then(|| Responses::Batch(out).to_bytes())
+        Value::Array(items) => Body::Calls {
+            batch: true,
+            items: items.iter().map(Request::from_json).collect(),
+        },
+        single => Body::Calls {
+            batch: false,
+            items: vec![Request::from_json(single)],
+        },
+    }
+}
+
+/// The response body for the answers to a [`Body::Calls`] (notifications
+/// left out): `None` when there are none (second half of [`handle`]).
+pub fn write_answers(batch: bool, mut answers: Vec<Response>) -> Option<Vec<u8>> {
+    match (batch, answers.pop()) {
+        (_, None) => None,
+        (false, Some(one)) => Some(Responses::Single(one).to_bytes()),
+        (true, Some(last)) => {
+            answers.push(last);
+            Some(Responses::Batch(answers).to_bytes())
         }
-        single => answer(single).map(|r| Responses::Single(r).to_bytes()),
     }
 }
 

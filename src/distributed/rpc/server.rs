@@ -279,20 +279,19 @@ pub async fn serve<L: Listener>(
             "rpc: keyed calls cut short by a restart are answered Interrupted"
         );
     }
-    let shared = Shared {
+    let shared = Arc::new(Shared {
         router,
         config,
         store,
-    };
-    let shared = &shared;
+    });
     crate::net::serve_connections(
         &listener,
         shared.config.max_connections,
         &shutdown,
         |stream, peer| {
-            let shutdown = shutdown.clone();
+            let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
             async move {
-                if let Err(e) = connection(stream, shared, shutdown).await {
+                if let Err(e) = connection(stream, &shared, shutdown).await {
                     tracing::debug!(%peer, error = %e, "rpc: connection ended");
                 }
             }
