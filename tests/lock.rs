@@ -1,7 +1,8 @@
 //! The lock service over heddle's RPC on turmoil's simulated network, one
 //! behaviour per test: exclusive leases with growing tokens, fenced writes,
 //! background renewal, and tokens that keep growing across a crash of the
-//! lock server (its mark store survives; a store that does not is caught).
+//! lock server (its token mark is a durable counter on the simulated disk;
+//! a mark kept in memory is caught repeating tokens).
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use heddle::distributed::lock::{
@@ -11,6 +12,7 @@ use heddle::distributed::lock::{
 use heddle::distributed::rpc::{Client, ClientConfig, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
 use heddle::resilience::retry::Backoff;
+use heddle::storage::{DurableCounter, SimDisk};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -20,47 +22,54 @@ use tokio_util::sync::CancellationToken;
 const SECRET: &[u8] = b"t";
 const TTL: Duration = Duration::from_secs(2);
 
-/// The mark store of these tests: kept across restarts of the host, as a
-/// disk would be.
+/// A mark store in memory, a fresh one each time the host starts: what a
+/// token counter kept only in memory amounts to.
 #[derive(Debug, Clone, Default)]
-struct Disk(Arc<Mutex<Option<Token>>>);
+struct Memory(Arc<Mutex<Option<Token>>>);
 
-impl MarkStore for Disk {
-    async fn load(&self) -> std::io::Result<Option<Token>> {
+impl MarkStore for Memory {
+    type Error = std::convert::Infallible;
+
+    async fn load(&self) -> Result<Option<Token>, Self::Error> {
         Ok(*self.0.lock().expect("disk"))
     }
-    async fn store(&self, mark: Token) -> std::io::Result<()> {
+    async fn store(&self, mark: Token) -> Result<(), Self::Error> {
         *self.0.lock().expect("disk") = Some(mark);
         Ok(())
     }
 }
 
-/// A simulation with a lock server and a resource server. `disk` gives the
-/// lock server its mark store each time its host starts.
-fn sim(disk: impl Fn() -> Disk + 'static, block: u64) -> turmoil::Sim<'static> {
+/// How the lock server keeps its token mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// A durable counter on the host's simulated disk.
+    Durable,
+    /// Memory.
+    Volatile,
+}
+
+/// A simulation with a lock server and a resource server.
+fn sim(mark: Mark, block: u64) -> turmoil::Sim<'static> {
     let mut sim = turmoil::Builder::new()
         .rng_seed(3)
         .simulation_duration(Duration::from_secs(120))
         .build();
-    sim.host("locks", move || {
-        let disk = disk();
-        async move {
-            let config = LockConfig {
-                block,
-                max_ttl: TTL,
-            };
-            let service = LockService::start(disk, config).await?;
-            let listener = Turmoil.bind(&Addr::new("0.0.0.0", 1)).await?;
-            let server = ServerConfig::new(SECRET.to_vec());
-            serve(
-                listener,
-                lock_service(service),
-                server,
-                CancellationToken::new(),
-            )
-            .await?;
-            Ok(())
-        }
+    sim.host("locks", move || async move {
+        let config = LockConfig {
+            block,
+            max_ttl: TTL,
+        };
+        let router = match mark {
+            Mark::Durable => {
+                let counter = DurableCounter::open(SimDisk::open("/lock")?, "fencing").await?;
+                lock_service(LockService::start(counter, config).await?)
+            }
+            Mark::Volatile => lock_service(LockService::start(Memory::default(), config).await?),
+        };
+        let listener = Turmoil.bind(&Addr::new("0.0.0.0", 1)).await?;
+        let server = ServerConfig::new(SECRET.to_vec());
+        serve(listener, router, server, CancellationToken::new()).await?;
+        Ok(())
     });
     let store = Arc::new(Mutex::new(FencedStore::default()));
     sim.host("resource", move || {
@@ -113,7 +122,7 @@ async fn write(
 
 #[test]
 fn leases_are_exclusive_renewed_and_fenced() -> turmoil::Result {
-    let mut sim = sim(Disk::default, 4);
+    let mut sim = sim(Mark::Durable, 4);
     sim.client("clients", async {
         let (a, b) = (locks(1), locks(2));
         let first = a.acquire("k").await?;
@@ -154,7 +163,7 @@ fn leases_are_exclusive_renewed_and_fenced() -> turmoil::Result {
 
 #[test]
 fn an_unrenewed_lease_runs_out_locally() -> turmoil::Result {
-    let mut sim = sim(Disk::default, 4);
+    let mut sim = sim(Mark::Durable, 4);
     sim.client("clients", async {
         let a = locks(1);
         let lease = a.acquire("k").await?;
@@ -182,10 +191,8 @@ async fn tokens(c: &LockClient<Turmoil>, n: usize) -> Result<Vec<Token>, LockErr
 
 /// Runs acquire/release, crashes and restarts the lock server, does it
 /// again; returns the tokens before and after.
-fn across_a_crash(
-    disk: impl Fn() -> Disk + 'static,
-) -> Result<(Vec<Token>, Vec<Token>), Box<dyn std::error::Error>> {
-    let mut sim = sim(disk, 3);
+fn across_a_crash(mark: Mark) -> Result<(Vec<Token>, Vec<Token>), Box<dyn std::error::Error>> {
+    let mut sim = sim(mark, 3);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&seen);
     sim.client("clients", async move {
@@ -212,18 +219,15 @@ fn across_a_crash(
 
 #[test]
 fn tokens_keep_growing_across_a_crash() -> Result<(), Box<dyn std::error::Error>> {
-    let disk = Disk::default();
-    let (before, after) = across_a_crash(move || disk.clone())?;
+    let (before, after) = across_a_crash(Mark::Durable)?;
     assert!(after[0] > before[1], "{before:?} then {after:?}");
     Ok(())
 }
 
-/// A mark store that does not survive the crash (a fresh one each time the
-/// host starts: what a counter kept only in memory amounts to) hands out
-/// old tokens again.
+/// A mark store that does not survive the crash hands out old tokens again.
 #[test]
 fn a_volatile_mark_store_repeats_tokens() -> Result<(), Box<dyn std::error::Error>> {
-    let (before, after) = across_a_crash(Disk::default)?;
+    let (before, after) = across_a_crash(Mark::Volatile)?;
     assert_eq!(after[0], before[0], "{before:?} then {after:?}");
     Ok(())
 }

@@ -95,6 +95,23 @@ impl<S: Storage> DurableCounter<S> {
         Ok(next)
     }
 
+    /// Makes every value up to `value` count as handed out, durably: a
+    /// restart resumes above it. Reserving a block of values with one
+    /// durable write is how a fencing-token service hands out many tokens
+    /// per `fsync` (it hands out values up to the mark from memory). A
+    /// `value` at or below the current one changes nothing.
+    pub async fn advance_to(&self, value: u64) -> Result<(), CounterError> {
+        let mut last = self.last.lock().await;
+        if value <= *last {
+            return Ok(());
+        }
+        self.storage
+            .replace(&self.name, &value.to_le_bytes())
+            .await?;
+        *last = value;
+        Ok(())
+    }
+
     /// The last value handed out (0 if none).
     pub async fn current(&self) -> u64 {
         *self.last.lock().await

@@ -5,8 +5,9 @@
 //! Each client loops: acquire the lock, work in slices (some cycles outlast
 //! the TTL, so the lease must be renewed), check its lease before each
 //! write and stamp the write with the lease's token, release. The lock
-//! server's token mark and the resource's store live in state that
-//! survives a crash (they stand for disks).
+//! server keeps its token mark in a durable counter on its simulated
+//! disk (a crash loses what it had not synced); the resource's store lives
+//! in state that survives a crash (it stands for the resource's own disk).
 //!
 //! - **Safety** (`fenced-writes`): the resource never accepts a write whose
 //!   token is lower than one it accepted before; (`one-holder`) no two
@@ -38,6 +39,7 @@ use heddle::distributed::lock::{
 use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
 use heddle::resilience::retry::{Backoff, Policy};
+use heddle::storage::{DurableCounter, SimDisk};
 use rand::Rng;
 use rand::rngs::SmallRng;
 use std::collections::BTreeMap;
@@ -92,16 +94,18 @@ fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The lock server's mark store: shared across restarts of its host (a
-/// disk), or, in `volatile-counter`, a fresh one per start (memory).
+/// `volatile-counter`'s mark store: memory, a fresh one each time the host
+/// starts.
 #[derive(Debug, Clone, Default)]
-struct Disk(Arc<Mutex<Option<Token>>>);
+struct Memory(Arc<Mutex<Option<Token>>>);
 
-impl MarkStore for Disk {
-    async fn load(&self) -> std::io::Result<Option<Token>> {
+impl MarkStore for Memory {
+    type Error = std::convert::Infallible;
+
+    async fn load(&self) -> Result<Option<Token>, Self::Error> {
         Ok(*guard(&self.0))
     }
-    async fn store(&self, mark: Token) -> std::io::Result<()> {
+    async fn store(&self, mark: Token) -> Result<(), Self::Error> {
         *guard(&self.0) = Some(mark);
         Ok(())
     }
@@ -195,32 +199,25 @@ fn lock_config(rng: &mut SmallRng) -> LockClientConfig {
     }
 }
 
+/// The lock server: its token mark in a durable counter on the host's
+/// simulated disk (a crash loses what was not synced), or, in
+/// `volatile-counter`, in memory that dies with the host.
 fn lock_server(sim: &mut turmoil::Sim<'static>, volatile: bool) {
-    let disk = Disk::default();
-    sim.host(LOCKS_HOST, move || {
-        // `volatile-counter`: what survives the crash is nothing.
-        let disk = if volatile {
-            Disk::default()
-        } else {
-            disk.clone()
+    sim.host(LOCKS_HOST, move || async move {
+        let listener = Turmoil.bind(&Addr::new("0.0.0.0", PORT)).await?;
+        let config = LockConfig {
+            block: 4,
+            max_ttl: TTL,
         };
-        async move {
-            let config = LockConfig {
-                block: 4,
-                max_ttl: TTL,
-            };
-            let service = LockService::start(disk, config).await?;
-            let listener = Turmoil.bind(&Addr::new("0.0.0.0", PORT)).await?;
-            let server = ServerConfig::new(SECRET.to_vec()).idle_timeout(Duration::from_secs(3));
-            serve(
-                listener,
-                lock_service(service),
-                server,
-                CancellationToken::new(),
-            )
-            .await?;
-            Ok(())
-        }
+        let router = if volatile {
+            lock_service(LockService::start(Memory::default(), config).await?)
+        } else {
+            let counter = DurableCounter::open(SimDisk::open("/lock")?, "fencing").await?;
+            lock_service(LockService::start(counter, config).await?)
+        };
+        let server = ServerConfig::new(SECRET.to_vec()).idle_timeout(Duration::from_secs(3));
+        serve(listener, router, server, CancellationToken::new()).await?;
+        Ok(())
     });
 }
 

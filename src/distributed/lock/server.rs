@@ -22,6 +22,7 @@ use super::fenced::FencedStore;
 use super::machine::{LockConfig, LockMachine, Output, Reply, Token};
 use super::protocol::{self, Acquire, Read, Release, Renew, Write, WriteResult};
 use crate::distributed::rpc::Router;
+use crate::storage::{CounterError, DurableCounter, Storage};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,12 +30,29 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Where the lock service keeps its token high-water mark: it must survive
-/// a crash of the service (an `fsync`ed file, a replicated log).
+/// a crash of the service. [`DurableCounter`] over any
+/// [`Storage`] (real files with `fsync`, or the simulator's disk) is the
+/// one to use; the trait exists so that tests can plant a store that does
+/// not survive (and show that tokens then repeat).
 pub trait MarkStore: Send + Sync + 'static {
+    /// Why loading or storing failed.
+    type Error: std::error::Error + Send + Sync + 'static;
     /// The last mark stored, or `None` if none ever was.
-    fn load(&self) -> impl Future<Output = std::io::Result<Option<Token>>> + Send;
+    fn load(&self) -> impl Future<Output = Result<Option<Token>, Self::Error>> + Send;
     /// Stores `mark` durably: when this returns `Ok`, a crash keeps it.
-    fn store(&self, mark: Token) -> impl Future<Output = std::io::Result<()>> + Send;
+    fn store(&self, mark: Token) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+impl<S: Storage> MarkStore for DurableCounter<S> {
+    type Error = CounterError;
+
+    async fn load(&self) -> Result<Option<Token>, CounterError> {
+        Ok(Some(self.current().await).filter(|&mark| mark > 0))
+    }
+
+    async fn store(&self, mark: Token) -> Result<(), CounterError> {
+        self.advance_to(mark).await
+    }
 }
 
 /// A lock server's state: the machine, its clock's origin, its mark store.
@@ -47,10 +65,10 @@ pub struct LockService<S> {
 
 /// Why the lock service could not start or answer.
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// The mark store failed.
+pub enum ServiceError<E> {
+    /// The mark store failed: no token was handed out.
     #[error("token mark store: {0}")]
-    Store(#[from] std::io::Error),
+    Store(#[source] E),
 }
 
 impl<S: MarkStore> LockService<S> {
@@ -58,8 +76,8 @@ impl<S: MarkStore> LockService<S> {
     /// means a restart: tokens resume above it and nothing is granted for
     /// one [`LockConfig::max_ttl`], while leases the old process granted may
     /// still run.
-    pub async fn start(store: S, config: LockConfig) -> Result<Arc<Self>, ServiceError> {
-        let machine = match store.load().await? {
+    pub async fn start(store: S, config: LockConfig) -> Result<Arc<Self>, ServiceError<S::Error>> {
+        let machine = match store.load().await.map_err(ServiceError::Store)? {
             None => LockMachine::new(config),
             Some(mark) => {
                 tracing::info!(mark, "lock service restarting above its durable token mark");
@@ -81,29 +99,29 @@ impl<S: MarkStore> LockService<S> {
     async fn run(
         &self,
         request: impl FnOnce(&mut LockMachine, Duration) -> Output,
-    ) -> Result<Reply, ServiceError> {
+    ) -> Result<Reply, ServiceError<S::Error>> {
         let mut machine = self.machine.lock().await;
         let out = request(&mut machine, self.now());
         if let Some(mark) = out.persist {
-            self.store.store(mark).await?;
+            self.store.store(mark).await.map_err(ServiceError::Store)?;
             machine.persisted(mark);
         }
         Ok(out.reply)
     }
 
-    async fn acquire(&self, a: Acquire) -> Result<Reply, ServiceError> {
+    async fn acquire(&self, a: Acquire) -> Result<Reply, ServiceError<S::Error>> {
         let ttl = Duration::from_millis(a.ttl_ms);
         self.run(|m, now| m.acquire(&a.lock, a.owner, ttl, now))
             .await
     }
 
-    async fn renew(&self, r: Renew) -> Result<Reply, ServiceError> {
+    async fn renew(&self, r: Renew) -> Result<Reply, ServiceError<S::Error>> {
         let ttl = Duration::from_millis(r.ttl_ms);
         self.run(|m, now| m.renew(&r.lock, r.owner, r.token, ttl, now))
             .await
     }
 
-    async fn release(&self, r: Release) -> Result<Reply, ServiceError> {
+    async fn release(&self, r: Release) -> Result<Reply, ServiceError<S::Error>> {
         self.run(|m, now| m.release(&r.lock, r.owner, r.token, now))
             .await
     }
