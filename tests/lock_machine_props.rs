@@ -100,7 +100,8 @@ fn run(steps: &[Step], restart: Restart) -> Result<(), Broken> {
                     durable = mark;
                     m.persisted(mark);
                 }
-                if let Reply::Granted { token, expires_at } = out.reply {
+                if let Reply::Granted { token, ttl } = out.reply {
+                    let expires_at = now + ttl;
                     if token <= max_granted {
                         return Err(Broken::TokenNotIncreasing {
                             token,
@@ -113,10 +114,10 @@ fn run(steps: &[Step], restart: Restart) -> Result<(), Broken> {
             }
             Step::Renew { owner, lock } => {
                 if let Some(&(token, _)) = held.get(&(owner, lock))
-                    && let Reply::Renewed { expires_at } =
+                    && let Reply::Renewed { ttl } =
                         m.renew(LOCKS[lock], owner, token, TTL, now).reply
                 {
-                    held.insert((owner, lock), (token, expires_at));
+                    held.insert((owner, lock), (token, now + ttl));
                 }
             }
             Step::Release { owner, lock } => {

@@ -8,16 +8,17 @@
 //! itself in a background task every [`LockClientConfig::renew_every`] and
 //! knows, from the *local* time its request was sent, when it must stop
 //! trusting the lease: [`Lease::is_valid`] turns false at
-//! `sent + ttl - margin` unless a renewal extended it, and as soon as the
+//! `sent + granted ttl - margin` unless a renewal extended it, and as soon as the
 //! service says the lease is gone. A holder checks it before each piece of
 //! work and stamps every write with [`Lease::token`], so that a write it
 //! makes after a pause that outlasted the lease is refused by the resource
 //! ([`FencedStore`](super::FencedStore)).
 //!
-//! **Why local time.** The service's `expires_at` is in the service's clock.
-//! The client counts from when it *sent* the request, which is never later
-//! than when the service granted it, so its view ends first; `margin`
-//! covers clock-rate drift between the two machines.
+//! **Why local time.** The service grants a *length* (its clock is not
+//! ours), counted from when the request reached it. The client counts the
+//! same length from when it *sent* the request, which is never later, so
+//! its view ends first; `margin` covers clock-rate drift between the two
+//! machines.
 //!
 //! **Compared to.** The guide's client holds a TTL lease and never renews
 //! or checks it: work that outlasts the TTL continues without the lock, and
@@ -223,7 +224,7 @@ impl<N: Network> LockClient<N> {
                 ttl_ms: millis(self.config.ttl),
             };
             match self.rpc.call(protocol::ACQUIRE, &args).await? {
-                Reply::Granted { token, .. } => return Ok(self.hold(lock, token, sent)),
+                Reply::Granted { token, ttl } => return Ok(self.hold(lock, token, ttl, sent)),
                 Reply::Held { .. } => {}
                 other => return Err(LockError::Unexpected(other)),
             }
@@ -258,10 +259,11 @@ impl<N: Network> LockClient<N> {
         }
     }
 
-    /// A lease granted for a request sent at `sent`, renewing itself.
-    fn hold(&self, lock: &str, token: Token, sent: Instant) -> Lease {
+    /// A lease of `ttl` granted for a request sent at `sent`, renewing
+    /// itself.
+    fn hold(&self, lock: &str, token: Token, ttl: Duration, sent: Instant) -> Lease {
         let state = Arc::new(LeaseState {
-            valid_until: Mutex::new(self.deadline(sent)),
+            valid_until: Mutex::new(sent + self.trusted(ttl)),
             lost: AtomicBool::new(false),
         });
         let stop = CancellationToken::new();
@@ -275,7 +277,7 @@ impl<N: Network> LockClient<N> {
                     ttl_ms: millis(self.config.ttl),
                 },
                 every: self.config.renew_every,
-                lifetime: self.lifetime(),
+                margin: self.config.margin,
             },
             Arc::clone(&state),
             stop.clone(),
@@ -288,13 +290,9 @@ impl<N: Network> LockClient<N> {
         }
     }
 
-    /// How long after sending a request its lease may be trusted.
-    fn lifetime(&self) -> Duration {
-        self.config.ttl.saturating_sub(self.config.margin)
-    }
-
-    fn deadline(&self, sent: Instant) -> Instant {
-        sent + self.lifetime()
+    /// How long after sending a request a lease of `ttl` may be trusted.
+    fn trusted(&self, ttl: Duration) -> Duration {
+        ttl.saturating_sub(self.config.margin)
     }
 }
 
@@ -302,7 +300,7 @@ impl<N: Network> LockClient<N> {
 struct Renewal {
     args: Renew,
     every: Duration,
-    lifetime: Duration,
+    margin: Duration,
 }
 
 /// Renews the lease until it is released, dropped or lost. A renewal that
@@ -328,7 +326,7 @@ async fn renew<N: Network>(
         }
         let sent = Instant::now();
         match rpc.call_idempotent(protocol::RENEW, &renewal.args).await {
-            Ok(Reply::Renewed { .. }) => state.extend(sent + renewal.lifetime),
+            Ok(Reply::Renewed { ttl }) => state.extend(sent + ttl.saturating_sub(renewal.margin)),
             Ok(_) => {
                 tracing::debug!(lock = %renewal.args.lock, token = renewal.args.token, "lease lost");
                 state.lost.store(true, Store);

@@ -61,23 +61,27 @@ pub type Token = u64;
 /// What the service answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
-    /// The caller holds the lock until `expires_at` (the service's time);
-    /// every write under it must carry `token`.
+    /// The caller holds the lock for `ttl` from the request's arrival; every
+    /// write under it must carry `token`. (Durations, not instants: the
+    /// caller's clock is not the service's.)
     Granted {
         /// The fencing token of this lease.
         token: Token,
-        /// When the lease ends, in the time the request carried.
-        expires_at: Duration,
+        /// The lease's length as granted (the request's, cut to
+        /// [`LockConfig::max_ttl`]).
+        ttl: Duration,
     },
-    /// Another owner holds the lock; it frees at the latest at `until`.
+    /// Another owner holds the lock; it frees within `retry_in`, unless the
+    /// lease is renewed.
     Held {
-        /// When the current lease ends (unless it is renewed).
-        until: Duration,
+        /// The time left on the current lease (or the restart grace).
+        retry_in: Duration,
     },
-    /// The lease was extended; the token is unchanged.
+    /// The lease was extended by `ttl` from the request's arrival; the
+    /// token is unchanged.
     Renewed {
-        /// The new end of the lease.
-        expires_at: Duration,
+        /// The lease's new length, from now.
+        ttl: Duration,
     },
     /// The lease was given up.
     Released,
@@ -190,20 +194,21 @@ impl LockMachine {
     pub fn acquire(&mut self, lock: &str, owner: Owner, ttl: Duration, now: Duration) -> Output {
         if now < self.grace_until {
             return Output::reply(Reply::Held {
-                until: self.grace_until,
+                retry_in: self.grace_until - now,
             });
         }
         if let Some(lease) = self.live(lock, now)
             && lease.owner != owner
         {
             return Output::reply(Reply::Held {
-                until: lease.expires_at,
+                retry_in: lease.expires_at - now,
             });
         }
         let token = self.last + 1;
         self.last = token;
         let persist = (token > self.durable).then(|| token.saturating_add(self.config.block - 1));
-        let expires_at = now.saturating_add(ttl.min(self.config.max_ttl));
+        let ttl = ttl.min(self.config.max_ttl);
+        let expires_at = now.saturating_add(ttl);
         let lease = Lease {
             owner,
             token,
@@ -213,7 +218,7 @@ impl LockMachine {
         tracing::debug!(lock, owner, token, "lease granted");
         Output {
             persist,
-            reply: Reply::Granted { token, expires_at },
+            reply: Reply::Granted { token, ttl },
         }
     }
 
@@ -232,9 +237,7 @@ impl LockMachine {
             return Output::reply(Reply::NotHolder);
         };
         lease.expires_at = now.saturating_add(ttl);
-        Output::reply(Reply::Renewed {
-            expires_at: lease.expires_at,
-        })
+        Output::reply(Reply::Renewed { ttl })
     }
 
     /// Gives the lease up, if `token` is still the live lease of `owner`.
@@ -315,7 +318,7 @@ mod tests {
         let a = grant(&mut m, 1, ms(0));
         assert_eq!(
             m.acquire("x", 2, TTL, ms(99)).reply,
-            Reply::Held { until: ms(100) }
+            Reply::Held { retry_in: ms(1) }
         );
         let b = grant(&mut m, 2, ms(100));
         assert!(b > a);
@@ -332,9 +335,7 @@ mod tests {
         let a = grant(&mut m, 1, ms(0));
         assert_eq!(
             m.renew("x", 1, a, TTL, ms(50)).reply,
-            Reply::Renewed {
-                expires_at: ms(150)
-            }
+            Reply::Renewed { ttl: TTL }
         );
         assert!(matches!(
             m.acquire("x", 2, TTL, ms(120)).reply,
@@ -360,7 +361,7 @@ mod tests {
         // Leases of the old service may still run: nothing for one max TTL.
         assert_eq!(
             restarted.acquire("x", 2, TTL, ms(59)).reply,
-            Reply::Held { until: ms(110) }
+            Reply::Held { retry_in: ms(51) }
         );
         let out = restarted.acquire("x", 2, TTL, ms(110));
         assert!(matches!(out.reply, Reply::Granted { token: 4, .. }));
