@@ -6,10 +6,12 @@
 //! [`serve`] for an example.
 
 use super::dedup::{DedupStore, Outcome};
+#[cfg(feature = "defects")]
+use super::defects::ServerDefect;
 use super::session::{Phase, ServerAction, ServerSession};
 use crate::net::framed::FrameReader;
 use crate::net::{Listener, Stream};
-use crate::wire::binary::{self, Call, Envelope, RemoteError, Reply};
+use crate::wire::binary::{self, Call, Envelope, Health, RemoteError, Reply, Secret};
 use crate::wire::frame::FrameCodec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +24,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -113,9 +117,12 @@ impl Router {
 ///     .max_in_flight(32)
 ///     .idle_timeout(Duration::from_secs(10));
 /// ```
+///
+/// The token is a [`Secret`]: `Debug` shows `Secret(<redacted>)`, and the
+/// handshake compares it in constant time.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    token: Vec<u8>,
+    token: Secret,
     max_connections: usize,
     max_in_flight: u32,
     handshake_timeout: Duration,
@@ -123,7 +130,15 @@ pub struct ServerConfig {
     codec: FrameCodec,
     dedup_capacity: usize,
     dedup: Option<DedupStore>,
-    no_dedup: bool,
+    observer: Option<Arc<dyn Observer>>,
+    #[cfg(feature = "defects")]
+    defect: Option<ServerDefect>,
+}
+
+impl std::fmt::Debug for dyn Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl ServerConfig {
@@ -132,9 +147,9 @@ impl ServerConfig {
     /// with no call running is closed after 30 s without a frame, frames up
     /// to [`DEFAULT_MAX_FRAME`](crate::wire::frame::DEFAULT_MAX_FRAME), a
     /// de-duplication window of 100 000 outcomes private to this server.
-    pub fn new(token: Vec<u8>) -> Self {
+    pub fn new(token: impl Into<Secret>) -> Self {
         Self {
-            token,
+            token: token.into(),
             max_connections: 1024,
             max_in_flight: 64,
             handshake_timeout: Duration::from_secs(5),
@@ -142,7 +157,9 @@ impl ServerConfig {
             codec: FrameCodec::default(),
             dedup_capacity: 100_000,
             dedup: None,
-            no_dedup: false,
+            observer: None,
+            #[cfg(feature = "defects")]
+            defect: None,
         }
     }
 
@@ -195,14 +212,47 @@ impl ServerConfig {
         self
     }
 
-    /// Test-only: ignore idempotency keys, so a retried call runs again —
-    /// the guide's RPC defect, kept so the simulation tests can show that
-    /// they catch it. Never use it.
-    #[doc(hidden)]
-    pub fn guide_defect_no_dedup(mut self) -> Self {
-        self.no_dedup = true;
+    /// Tells `observer` about every call and connection.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
         self
     }
+
+    /// Test equipment (feature `defects`): plants `defect`.
+    #[cfg(feature = "defects")]
+    pub fn planted_defect(mut self, defect: ServerDefect) -> Self {
+        self.defect = Some(defect);
+        self
+    }
+
+    #[cfg(feature = "defects")]
+    fn planted(&self, defect: ServerDefect) -> bool {
+        self.defect == Some(defect)
+    }
+
+    /// A fresh session for one connection.
+    fn session(&self) -> ServerSession {
+        let session = ServerSession::new(self.token.clone(), self.max_in_flight);
+        #[cfg(feature = "defects")]
+        let session = session.with_defect(self.defect);
+        session
+    }
+}
+
+/// Watches the calls on a server's connections: for audits, and for the
+/// simulator's invariants (every call the server accepted is answered or
+/// its connection closed; no connection is left with calls in flight).
+/// Called on the connection's task; keep it cheap.
+pub trait Observer: Send + Sync {
+    /// Connection `conn` (numbered from 0 per [`serve`]) received call `id`.
+    fn accepted(&self, conn: u64, id: u64);
+    /// Connection `conn` queued the reply to call `id` for writing.
+    fn answered(&self, conn: u64, id: u64);
+    /// After each batch of events: calls the connection admitted and has
+    /// not answered.
+    fn in_flight(&self, conn: u64, calls: usize);
+    /// Connection `conn` ended (after its admitted calls finished).
+    fn closed(&self, conn: u64);
 }
 
 /// Answers a duplicate that joined a running execution: the connection it
@@ -217,6 +267,7 @@ struct Shared {
     router: Router,
     config: ServerConfig,
     store: DedupStore,
+    next_conn: AtomicU64,
 }
 
 impl Shared {
@@ -227,7 +278,11 @@ impl Shared {
         &self,
         keyed: bool,
     ) -> Option<std::sync::MutexGuard<'_, super::dedup::DedupWindow<Joiner>>> {
-        (keyed && !self.config.no_dedup).then(|| self.store.lock())
+        #[cfg(feature = "defects")]
+        if self.config.planted(ServerDefect::NoDedup) {
+            return None;
+        }
+        keyed.then(|| self.store.lock())
     }
 }
 
@@ -283,6 +338,7 @@ pub async fn serve<L: Listener>(
         router,
         config,
         store,
+        next_conn: AtomicU64::new(0),
     };
     let shared = &shared;
     crate::net::serve_connections(
@@ -323,6 +379,8 @@ impl Display for End {
 /// One connection's state between events.
 struct Conn<'a> {
     shared: &'a Shared,
+    /// This connection's number, for the [`Observer`].
+    conn: u64,
     session: ServerSession,
     join_tx: mpsc::UnboundedSender<(u64, Outcome)>,
     /// Handlers that did not finish at once, run as tasks.
@@ -342,6 +400,9 @@ impl Conn<'_> {
     fn on_frame(&mut self, bytes: &[u8]) {
         let actions = match binary::decode::<Envelope>(bytes) {
             Ok(envelope) => {
+                if let (Some(o), Envelope::Call(call)) = (&self.shared.config.observer, &envelope) {
+                    o.accepted(self.conn, call.id);
+                }
                 let keyed = matches!(
                     &envelope,
                     Envelope::Call(Call {
@@ -364,7 +425,7 @@ impl Conn<'_> {
         };
         for action in actions {
             match action {
-                ServerAction::Send(envelope) => push(&mut self.out, envelope, &self.shared.config),
+                ServerAction::Send(envelope) => self.send(envelope),
                 ServerAction::Execute(call) => self.execute(call),
                 ServerAction::Close => self.reading = false,
             }
@@ -418,19 +479,29 @@ impl Conn<'_> {
         };
         if let Envelope::Reply(Reply { outcome, .. }) = &reply {
             for j in joined {
+                #[cfg(feature = "defects")]
+                let j = match self.shared.config.planted(ServerDefect::JoinWrongId) {
+                    true => Joiner { id, ..j },
+                    false => j,
+                };
                 // A closed connection no longer needs its answer.
                 let _ = j.tx.send((j.id, outcome.clone()));
             }
         }
-        push(&mut self.out, reply, &self.shared.config);
+        self.send(reply);
     }
 
     fn on_joined(&mut self, id: u64, outcome: Outcome) {
-        push(
-            &mut self.out,
-            self.session.on_joined(id, outcome),
-            &self.shared.config,
-        );
+        let reply = self.session.on_joined(id, outcome);
+        self.send(reply);
+    }
+
+    /// Queues `envelope` for the next flush.
+    fn send(&mut self, envelope: Envelope) {
+        if let (Some(o), Envelope::Reply(r)) = (&self.shared.config.observer, &envelope) {
+            o.answered(self.conn, r.id);
+        }
+        push(&mut self.out, envelope, &self.shared.config);
     }
 }
 
@@ -445,7 +516,8 @@ async fn connection<S: Stream>(
     let (join_tx, mut join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
     let mut c = Conn {
         shared,
-        session: ServerSession::new(config.token.clone(), config.max_in_flight),
+        conn: shared.next_conn.fetch_add(1, Relaxed),
+        session: config.session(),
         join_tx,
         running: JoinSet::new(),
         calls: BTreeMap::new(),
@@ -466,9 +538,11 @@ async fn connection<S: Stream>(
     while c.reading || c.session.in_flight() > 0 {
         tokio::select! {
             biased;
-            () = &mut stopping, if c.reading => {
+            // Draining: calls already admitted finish; frames are still read
+            // while they run, so new calls are answered `ShuttingDown` and
+            // health checks `Draining`.
+            () = &mut stopping, if c.reading && c.session.health() == Health::Serving => {
                 c.session.drain();
-                c.reading = false;
             }
             Some(done) = c.running.join_next_with_id(), if !c.running.is_empty() => c.on_task(done),
             Some((id, outcome)) = join_rx.recv() => c.on_joined(id, outcome),
@@ -519,6 +593,12 @@ async fn connection<S: Stream>(
                 break;
             }
         }
+        if let Some(o) = &config.observer {
+            o.in_flight(c.conn, c.session.in_flight());
+        }
+        if c.session.health() == Health::Draining && c.session.in_flight() == 0 {
+            c.reading = false;
+        }
         if c.broken.is_some() {
             c.out.clear();
         } else if let Err(e) = flush(&mut wr, &mut c.out, config.idle_timeout).await {
@@ -529,6 +609,9 @@ async fn connection<S: Stream>(
     if c.broken.is_none() {
         // Let the client see the end of the stream.
         let _ = tokio::time::timeout(config.idle_timeout, wr.shutdown()).await;
+    }
+    if let Some(o) = &config.observer {
+        o.closed(c.conn);
     }
     c.broken.map_or(Ok(()), Err)
 }
