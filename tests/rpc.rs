@@ -421,3 +421,63 @@ fn health_says_serving_then_draining() -> turmoil::Result {
     });
     sim.run()
 }
+
+/// The metrics of one scripted run, through a recording exporter: a call,
+/// a keyed call whose first attempt times out and whose retry joins the
+/// running execution, and a client with the wrong token. (Before issue #9
+/// the RPC recorded no metrics.)
+#[test]
+fn metrics_count_a_scripted_run() -> turmoil::Result {
+    use heddle::distributed::rpc::metrics as m;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let mut sim = sim_with_default_server();
+        sim.client("c", async {
+            let c = client(
+                ClientConfig::new(TOKEN.to_vec())
+                    .seed(1)
+                    .attempt_timeout(Duration::from_millis(500)),
+            );
+            assert_eq!(c.call::<_, i64>("add", &(1i64, 2i64)).await?, 3);
+            assert_eq!(c.call::<_, u64>("slow", &700u64).await?, 700);
+            let intruder = client(ClientConfig::new(b"wrong".to_vec()));
+            assert!(intruder.call::<_, i64>("add", &(1i64, 2i64)).await.is_err());
+            Ok(())
+        });
+        sim.run()
+    })?;
+    let snapshot = snapshotter.snapshot().into_vec();
+    let value = |name: &str, label: Option<(&str, &str)>| -> Option<f64> {
+        snapshot
+            .iter()
+            .find(|(k, ..)| {
+                let key = k.key();
+                key.name() == name
+                    && label
+                        .is_none_or(|(l, v)| key.labels().any(|x| x.key() == l && x.value() == v))
+            })
+            .map(|(.., v)| match v {
+                DebugValue::Counter(n) => *n as f64,
+                DebugValue::Gauge(g) => g.into_inner(),
+                DebugValue::Histogram(h) => h.len() as f64,
+            })
+    };
+    type Label<'a> = Option<(&'a str, &'a str)>;
+    let expected: [(&str, Label, f64); 9] = [
+        (m::CLIENT_CALLS, None, 3.0),
+        (m::CLIENT_RETRIES, None, 1.0),
+        (m::CLIENT_TIMEOUTS, None, 1.0),
+        (m::CLIENT_CALL_SECONDS, None, 3.0),
+        (m::SERVER_CALLS, None, 3.0),
+        (m::SERVER_DEDUP_HITS, None, 1.0),
+        (m::SERVER_REFUSALS, Some((m::REASON, "bad_token")), 1.0),
+        (m::SERVER_IN_FLIGHT, None, 0.0),
+        (m::SERVER_CALL_SECONDS, None, 2.0),
+    ];
+    for (name, label, want) in expected {
+        assert_eq!(value(name, label), Some(want), "{name} {label:?}");
+    }
+    Ok(())
+}

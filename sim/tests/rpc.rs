@@ -141,6 +141,14 @@ fn the_same_rpc_seed_gives_the_same_trace_in_one_process() {
     assert_eq!(first.verdict, Verdict::Pass);
     assert!(first.trace.events.iter().any(|e| e.kind == "crash"));
     assert!(first.trace.events.iter().any(|e| e.kind == "bounce"));
+    // The server's notes show the trace context each call carried: the
+    // workload's op id as trace id and parent span.
+    assert!(
+        first.trace.events.iter().any(|e| e.kind == "rpc-call"
+            && e.host == "server"
+            && e.detail.contains(" trace 0000")),
+        "no rpc-call note with a trace context"
+    );
     assert_eq!(first.trace.to_jsonl(), second.trace.to_jsonl());
 }
 

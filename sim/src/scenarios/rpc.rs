@@ -51,7 +51,7 @@ use heddle::distributed::rpc::server::Observer;
 use heddle::distributed::rpc::{Client, ClientConfig, Router, RpcError, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
 use heddle::resilience::retry::{Backoff, Policy};
-use heddle::wire::binary::RemoteError;
+use heddle::wire::binary::{RemoteError, TraceContext};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -279,8 +279,14 @@ impl Workload {
                     (self.client.clone(), self.rec.clone(), self.name.clone());
                 async move {
                     let id = rec.invoke(&name, "append", format!("{name}:{seq}"));
+                    // The call's trace is its operation: the server's
+                    // `rpc-call` notes name the op they belong to.
+                    let trace = TraceContext {
+                        trace_id: u128::from(id),
+                        span_id: id,
+                    };
                     let result = client
-                        .call::<_, String>("append", &(name.clone(), seq))
+                        .call_traced::<_, String>(trace, "append", &(name.clone(), seq))
                         .await;
                     let ok = result.is_ok();
                     match result {
@@ -371,8 +377,20 @@ impl Audit {
 }
 
 impl Observer for Audit {
-    fn accepted(&self, conn: u64, id: u64) {
+    fn accepted(&self, conn: u64, id: u64, trace: Option<TraceContext>) {
         let now = self.rec.now_us();
+        if let Some(t) = trace {
+            // The caller's trace context, as the server received it: the
+            // workload makes the trace id its operation's id.
+            self.rec.note(
+                "server",
+                "rpc-call",
+                format!(
+                    "conn {conn} call {id} trace {:032x} parent {:016x}",
+                    t.trace_id, t.span_id
+                ),
+            );
+        }
         lock(&self.conns)
             .entry(conn)
             .or_default()
@@ -620,19 +638,19 @@ mod tests {
         // Answered, or closed with the attempt open: fine.
         assert_eq!(
             judge(&|a| {
-                a.accepted(0, 1);
+                a.accepted(0, 1, None);
                 a.in_flight(0, 1);
                 a.answered(0, 1);
                 a.in_flight(0, 0);
-                a.accepted(1, 1);
+                a.accepted(1, 1, None);
                 a.closed(1);
             }),
             None
         );
-        let unanswered = judge(&|a| a.accepted(0, 1));
+        let unanswered = judge(&|a| a.accepted(0, 1, None));
         assert_eq!(unanswered.as_deref(), Some("attempt-answered"));
         let leaked = judge(&|a| {
-            a.accepted(0, 1);
+            a.accepted(0, 1, None);
             a.answered(0, 1);
             a.in_flight(0, 1);
         });
@@ -640,7 +658,7 @@ mod tests {
         // A restart closes every connection of the previous life.
         assert_eq!(
             judge(&|a| {
-                a.accepted(0, 1);
+                a.accepted(0, 1, None);
                 a.restart();
             }),
             None

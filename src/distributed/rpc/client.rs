@@ -8,6 +8,7 @@
 use super::dedup::Outcome;
 #[cfg(feature = "defects")]
 use super::defects::ClientDefect;
+use super::metrics;
 use super::session::{ClientEvent, ClientSession, Verdict};
 use super::{ConnectionEnd, RpcError, Unavailable};
 use crate::net::framed::FrameReader;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
@@ -302,33 +304,93 @@ impl<N: Network> Client<N> {
         self.inner.connection.lock().await.take();
     }
 
+    /// [`call`](Self::call) as part of the caller's trace: the envelope
+    /// carries `trace` (its trace id, and the caller's span as the parent
+    /// of the server's span for the call) instead of a fresh one.
+    pub async fn call_traced<A, R>(
+        &self,
+        trace: TraceContext,
+        method: &str,
+        args: &A,
+    ) -> Result<R, RpcError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.invoke_traced(method, args, true, Some(trace)).await
+    }
+
     async fn invoke<A, R>(&self, method: &str, args: &A, keyed: bool) -> Result<R, RpcError>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        self.invoke_traced(method, args, keyed, None).await
+    }
+
+    /// One call: its metrics and its span around [`run_call`](Self::run_call).
+    async fn invoke_traced<A, R>(
+        &self,
+        method: &str,
+        args: &A,
+        keyed: bool,
+        trace: Option<TraceContext>,
+    ) -> Result<R, RpcError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        ::metrics::counter!(metrics::CLIENT_CALLS).increment(1);
+        let start = Instant::now();
         let args = binary::to_vec(args).map_err(RpcError::Encode)?;
-        let (key, trace, mut rng) = {
+        let (key, trace, rng) = {
             let mut rng = self
                 .inner
                 .rng
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let key = keyed.then(|| rng.random::<u128>());
-            let trace = TraceContext {
+            let trace = trace.unwrap_or_else(|| TraceContext {
                 trace_id: rng.random(),
                 span_id: rng.random(),
-            };
+            });
             (key, trace, SmallRng::seed_from_u64(rng.random()))
         };
+        let span = tracing::debug_span!(
+            "rpc.call",
+            method,
+            trace_id = trace.trace_id,
+            span_id = trace.span_id,
+            keyed
+        );
+        let outcome = self
+            .run_call(method, &args, key, trace, rng)
+            .instrument(span)
+            .await;
+        ::metrics::histogram!(metrics::CLIENT_CALL_SECONDS).record(start.elapsed().as_secs_f64());
+        binary::decode(&outcome?).map_err(RpcError::Decode)
+    }
+
+    /// The attempts of one call, under the retry policy and the call
+    /// timeout.
+    async fn run_call(
+        &self,
+        method: &str,
+        args: &[u8],
+        key: Option<u128>,
+        trace: TraceContext,
+        mut rng: SmallRng,
+    ) -> Result<Vec<u8>, RpcError> {
         let attempts = AtomicU32::new(0);
         let run = retry(
             &self.inner.config.retry,
             &mut rng,
             AttemptError::class,
             || {
-                attempts.fetch_add(1, Relaxed);
-                self.attempt(method, &args, key, trace)
+                if attempts.fetch_add(1, Relaxed) > 0 {
+                    ::metrics::counter!(metrics::CLIENT_RETRIES).increment(1);
+                }
+                self.attempt(method, args, key, trace)
             },
         );
         let outcome = match self.inner.config.call_timeout {
@@ -342,20 +404,17 @@ impl<N: Network> Client<N> {
                 }
             },
         };
-        match outcome {
-            Ok(bytes) => binary::decode(&bytes).map_err(RpcError::Decode),
-            Err(e) => {
-                let attempts = e.attempts();
-                Err(match e.into_inner() {
-                    AttemptError::Timeout => RpcError::Timeout { attempts },
-                    AttemptError::Unavailable(cause) => RpcError::Unavailable { attempts, cause },
-                    AttemptError::Refused(reason) => RpcError::Refused(reason),
-                    AttemptError::Remote(remote) => RpcError::Remote(remote),
-                    AttemptError::Encode(e) => RpcError::Encode(e),
-                    AttemptError::Closed => RpcError::Closed,
-                })
+        outcome.map_err(|e| {
+            let attempts = e.attempts();
+            match e.into_inner() {
+                AttemptError::Timeout => RpcError::Timeout { attempts },
+                AttemptError::Unavailable(cause) => RpcError::Unavailable { attempts, cause },
+                AttemptError::Refused(reason) => RpcError::Refused(reason),
+                AttemptError::Remote(remote) => RpcError::Remote(remote),
+                AttemptError::Encode(e) => RpcError::Encode(e),
+                AttemptError::Closed => RpcError::Closed,
             }
-        }
+        })
     }
 
     async fn attempt(
@@ -398,6 +457,7 @@ impl<N: Network> Client<N> {
             match tokio::time::timeout(inner.config.attempt_timeout, answer).await {
                 Ok(answer) => answer,
                 Err(_elapsed) => {
+                    ::metrics::counter!(metrics::CLIENT_TIMEOUTS).increment(1);
                     // The connection decides whether it is dead.
                     pending.id = None;
                     let _ = commands.send(Command::TimedOut { id });

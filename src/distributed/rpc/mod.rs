@@ -118,6 +118,7 @@ pub mod client;
 pub mod dedup;
 #[cfg(feature = "defects")]
 pub mod defects;
+pub mod metrics;
 pub mod server;
 pub mod session;
 

@@ -8,10 +8,11 @@
 use super::dedup::{DedupStore, Outcome};
 #[cfg(feature = "defects")]
 use super::defects::ServerDefect;
+use super::metrics;
 use super::session::{Phase, ServerAction, ServerSession};
 use crate::net::framed::FrameReader;
 use crate::net::{Listener, Stream};
-use crate::wire::binary::{self, Call, Envelope, Health, RemoteError, Reply, Secret};
+use crate::wire::binary::{self, Call, Envelope, Health, RemoteError, Reply, Secret, TraceContext};
 use crate::wire::frame::FrameCodec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +23,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use tracing::Instrument;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -244,8 +246,9 @@ impl ServerConfig {
 /// its connection closed; no connection is left with calls in flight).
 /// Called on the connection's task; keep it cheap.
 pub trait Observer: Send + Sync {
-    /// Connection `conn` (numbered from 0 per [`serve`]) received call `id`.
-    fn accepted(&self, conn: u64, id: u64);
+    /// Connection `conn` (numbered from 0 per [`serve`]) received call `id`,
+    /// carrying the caller's `trace` context.
+    fn accepted(&self, conn: u64, id: u64, trace: Option<TraceContext>);
     /// Connection `conn` queued the reply to call `id` for writing.
     fn answered(&self, conn: u64, id: u64);
     /// After each batch of events: calls the connection admitted and has
@@ -385,8 +388,11 @@ struct Conn<'a> {
     join_tx: mpsc::UnboundedSender<(u64, Outcome)>,
     /// Handlers that did not finish at once, run as tasks.
     running: JoinSet<Outcome>,
-    /// Task id → (call id, idempotency key), to answer a handler that panicked.
-    calls: BTreeMap<tokio::task::Id, (u64, Option<u128>)>,
+    /// Task id → (call id, idempotency key, start), to answer the call
+    /// (also when its handler panicked) and time it.
+    calls: BTreeMap<tokio::task::Id, (u64, Option<u128>, Instant)>,
+    /// This connection's share of the in-flight gauge.
+    gauged: usize,
     reading: bool,
     /// Set when the connection broke: nothing more is read or written, but
     /// the calls already running still finish, so that their keys' outcomes
@@ -401,7 +407,7 @@ impl Conn<'_> {
         let actions = match binary::decode::<Envelope>(bytes) {
             Ok(envelope) => {
                 if let (Some(o), Envelope::Call(call)) = (&self.shared.config.observer, &envelope) {
-                    o.accepted(self.conn, call.id);
+                    o.accepted(self.conn, call.id, call.trace);
                 }
                 let keyed = matches!(
                     &envelope,
@@ -436,15 +442,30 @@ impl Conn<'_> {
     /// wake-up), as a task otherwise.
     fn execute(&mut self, call: Call) {
         let (id, key) = (call.id, call.idempotency_key);
-        let mut handler = self.shared.router.dispatch(call);
+        let trace = call.trace.unwrap_or(TraceContext {
+            trace_id: 0,
+            span_id: 0,
+        });
+        let span = tracing::debug_span!(
+            "rpc.serve",
+            id,
+            method = call.method.as_str(),
+            trace_id = trace.trace_id,
+            parent_span_id = trace.span_id,
+        );
+        let start = Instant::now();
+        let mut handler = self.shared.router.dispatch(call).instrument(span);
         let mut cx = Context::from_waker(Waker::noop());
         // A future may be polled with any waker; the task's own waker
         // replaces this one at its first poll.
-        match panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx))) {
-            Ok(Poll::Ready(outcome)) => self.on_done(id, key, outcome),
+        match panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut handler).poll(&mut cx))) {
+            Ok(Poll::Ready(outcome)) => {
+                record_latency(start);
+                self.on_done(id, key, outcome);
+            }
             Ok(Poll::Pending) => {
                 let task = self.running.spawn(handler);
-                self.calls.insert(task.id(), (id, key));
+                self.calls.insert(task.id(), (id, key, start));
             }
             Err(_panic) => self.on_done(
                 id,
@@ -466,7 +487,8 @@ impl Conn<'_> {
                 (e.id(), Err(RemoteError::Panicked(why.to_owned())))
             }
         };
-        if let Some((id, key)) = self.calls.remove(&task) {
+        if let Some((id, key, start)) = self.calls.remove(&task) {
+            record_latency(start);
             self.on_done(id, key, outcome);
         }
     }
@@ -496,6 +518,21 @@ impl Conn<'_> {
         self.send(reply);
     }
 
+    /// Moves the in-flight gauge by this connection's change since the
+    /// last call.
+    fn gauge(&mut self) {
+        let now = self.session.in_flight();
+        if now != self.gauged {
+            let gauge = ::metrics::gauge!(metrics::SERVER_IN_FLIGHT);
+            if now > self.gauged {
+                gauge.increment((now - self.gauged) as f64);
+            } else {
+                gauge.decrement((self.gauged - now) as f64);
+            }
+            self.gauged = now;
+        }
+    }
+
     /// Queues `envelope` for the next flush.
     fn send(&mut self, envelope: Envelope) {
         if let (Some(o), Envelope::Reply(r)) = (&self.shared.config.observer, &envelope) {
@@ -521,6 +558,7 @@ async fn connection<S: Stream>(
         join_tx,
         running: JoinSet::new(),
         calls: BTreeMap::new(),
+        gauged: 0,
         reading: true,
         broken: None,
         out: Vec::new(),
@@ -593,6 +631,7 @@ async fn connection<S: Stream>(
                 break;
             }
         }
+        c.gauge();
         if let Some(o) = &config.observer {
             o.in_flight(c.conn, c.session.in_flight());
         }
@@ -610,10 +649,15 @@ async fn connection<S: Stream>(
         // Let the client see the end of the stream.
         let _ = tokio::time::timeout(config.idle_timeout, wr.shutdown()).await;
     }
+    ::metrics::gauge!(metrics::SERVER_IN_FLIGHT).decrement(c.gauged as f64);
     if let Some(o) = &config.observer {
         o.closed(c.conn);
     }
     c.broken.map_or(Ok(()), Err)
+}
+
+fn record_latency(start: Instant) {
+    ::metrics::histogram!(metrics::SERVER_CALL_SECONDS).record(start.elapsed().as_secs_f64());
 }
 
 /// Appends `envelope` as one frame to `out`. A reply too large for a frame

@@ -210,6 +210,10 @@ impl ServerSession {
     }
 
     fn refuse(&mut self, reason: Refusal) -> Vec<ServerAction> {
+        super::metrics::refused(match reason {
+            Refusal::BadToken => "bad_token",
+            Refusal::Protocol { .. } => "protocol",
+        });
         self.phase = Phase::Closed;
         vec![
             ServerAction::Send(Envelope::Refused { reason }),
@@ -231,7 +235,15 @@ impl ServerSession {
             self.phase = Phase::Closed;
             return vec![ServerAction::Close];
         }
-        let refuse = |e| vec![ServerAction::Send(reply(id, Err(e)))];
+        ::metrics::counter!(super::metrics::SERVER_CALLS).increment(1);
+        let refuse = |e: RemoteError| {
+            super::metrics::refused(match e {
+                RemoteError::ShuttingDown => "shutting_down",
+                RemoteError::Overloaded => "overloaded",
+                _ => "key_reused",
+            });
+            vec![ServerAction::Send(reply(id, Err(e)))]
+        };
         if call.method == HEALTH_METHOD && call.idempotency_key.is_none() {
             let health = binary::to_vec(&self.health()).map_err(|_| RemoteError::Overloaded);
             return vec![ServerAction::Send(reply(id, health))];
@@ -247,10 +259,14 @@ impl ServerSession {
             match window.begin(self.scoped(key), fingerprint, join(id)) {
                 Begin::Execute => {}
                 Begin::Joined => {
+                    ::metrics::counter!(super::metrics::SERVER_DEDUP_HITS).increment(1);
                     self.in_flight.insert(id);
                     return Vec::new();
                 }
-                Begin::Done(outcome) => return vec![ServerAction::Send(reply(id, outcome))],
+                Begin::Done(outcome) => {
+                    ::metrics::counter!(super::metrics::SERVER_DEDUP_HITS).increment(1);
+                    return vec![ServerAction::Send(reply(id, outcome))];
+                }
                 Begin::Mismatch => return refuse(RemoteError::KeyReused),
             }
         }
