@@ -59,6 +59,7 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
+pub mod driver;
 pub mod echo;
 pub mod framed;
 

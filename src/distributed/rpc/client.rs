@@ -11,6 +11,7 @@ use super::defects::ClientDefect;
 use super::metrics;
 use super::session::{ClientEvent, ClientSession, Verdict};
 use super::{ConnectionEnd, RpcError, Unavailable};
+use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
 use crate::net::framed::FrameReader;
 use crate::net::{Addr, Network};
 use crate::resilience::retry::{Backoff, Classification, Policy, retry};
@@ -609,63 +610,90 @@ fn on_frame(
     }
 }
 
+/// One client connection as a [`Protocol`] for the shared
+/// [`driver`](crate::net::driver).
+struct Connection {
+    session: ClientSession<oneshot::Sender<Outcome>>,
+    queue: mpsc::UnboundedReceiver<Command>,
+    start: Instant,
+}
+
+impl Connection {
+    /// The driver's clock for the session: µs since the connection opened.
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+fn flow(step: Result<(), ConnectionEnd>) -> Flow<ConnectionEnd> {
+    step.map_or_else(Flow::End, |()| Flow::Continue)
+}
+
+impl Protocol for Connection {
+    /// A caller's command; `None` when every [`Client`] clone is gone.
+    type Event = Option<Command>;
+    type End = ConnectionEnd;
+
+    async fn next_event(&mut self) -> Option<Command> {
+        self.queue.recv().await
+    }
+
+    fn try_event(&mut self) -> Option<Option<Command>> {
+        self.queue.try_recv().ok().map(Some)
+    }
+
+    fn on_event(&mut self, event: Option<Command>, out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
+        match event {
+            None => Flow::End(ConnectionEnd::ClientDropped),
+            Some(command) => {
+                let now = self.now();
+                flow(on_command(&mut self.session, command, now, out))
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], _out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
+        let now = self.now();
+        flow(on_frame(&mut self.session, frame, now))
+    }
+
+    fn on_idle(&mut self) -> ConnectionEnd {
+        // No idle limit: never called.
+        ConnectionEnd::Silent
+    }
+
+    fn on_io(&mut self, e: IoEnd) -> ConnectionEnd {
+        match e {
+            IoEnd::Read(e) => e.into(),
+            IoEnd::Write(e) => ConnectionEnd::Io(e.kind()),
+            IoEnd::WriteTimeout => ConnectionEnd::WriteTimeout,
+        }
+    }
+
+    fn on_peer_closed(&mut self) -> Result<(), ConnectionEnd> {
+        Err(ConnectionEnd::ClosedByPeer)
+    }
+}
+
 /// The connection task: sends calls, routes replies, and ends (failing every
 /// waiting call, which its caller then retries) when the stream breaks or
 /// goes silent, or when every [`Client`] clone is gone.
 async fn run<S: crate::net::Stream>(
-    mut session: ClientSession<oneshot::Sender<Outcome>>,
+    session: ClientSession<oneshot::Sender<Outcome>>,
     mut reader: FrameReader<tokio::io::ReadHalf<S>>,
     mut writer: tokio::io::WriteHalf<S>,
-    mut queue: mpsc::UnboundedReceiver<Command>,
+    queue: mpsc::UnboundedReceiver<Command>,
     write_limit: Duration,
 ) {
-    let start = Instant::now();
-    let now = || u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let mut out = Vec::new();
-    let why = loop {
-        let step = tokio::select! {
-            biased;
-            command = queue.recv() => match command {
-                None => Err(ConnectionEnd::ClientDropped),
-                Some(command) => {
-                    let mut step = on_command(&mut session, command, now(), &mut out);
-                    // Calls queued together go out in one write.
-                    while step.is_ok() {
-                        let Ok(command) = queue.try_recv() else { break };
-                        step = on_command(&mut session, command, now(), &mut out);
-                    }
-                    step
-                }
-            },
-            frame = reader.next() => match frame {
-                Ok(Some(bytes)) => {
-                    let mut step = on_frame(&mut session, &bytes, now());
-                    // Replies that arrived together are handed out together.
-                    while step.is_ok() {
-                        match reader.next_buffered() {
-                            Ok(Some(bytes)) => step = on_frame(&mut session, &bytes, now()),
-                            Ok(None) => break,
-                            Err(e) => step = Err(e.into()),
-                        }
-                    }
-                    step
-                }
-                Ok(None) => Err(ConnectionEnd::ClosedByPeer),
-                Err(e) => Err(e.into()),
-            },
-        };
-        if let Err(why) = step {
-            break why;
-        }
-        if !out.is_empty() {
-            match tokio::time::timeout(write_limit, write_all(&mut writer, &out)).await {
-                Ok(Ok(())) => out.clear(),
-                Ok(Err(e)) => break ConnectionEnd::Io(e.kind()),
-                Err(_elapsed) => break ConnectionEnd::WriteTimeout,
-            }
-        }
+    let mut c = Connection {
+        session,
+        queue,
+        start: Instant::now(),
     };
-    tracing::debug!(reason = %why, waiting = session.waiting(), "rpc: client connection ended");
+    let limits = Limits::new(write_limit);
+    let end = driver::drive(&mut c, &mut reader, &mut writer, &limits, None).await;
+    let why = end.err().unwrap_or(ConnectionEnd::ClosedByPeer);
+    tracing::debug!(reason = %why, waiting = c.session.waiting(), "rpc: client connection ended");
     // Dropping the waiters tells their callers the connection is lost.
-    drop(session.disconnect());
+    drop(c.session.disconnect());
 }

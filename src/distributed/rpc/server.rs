@@ -10,6 +10,7 @@ use super::dedup::{DedupStore, Outcome};
 use super::defects::ServerDefect;
 use super::metrics;
 use super::session::{Phase, ServerAction, ServerSession};
+use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
 use crate::net::framed::FrameReader;
 use crate::net::{Listener, Stream};
 use crate::wire::binary::{self, Call, Envelope, Health, RemoteError, Reply, Secret, TraceContext};
@@ -29,7 +30,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -362,21 +362,14 @@ pub async fn serve<L: Listener>(
 }
 
 /// Why a connection ended early.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum End {
-    Io(io::Error),
+    #[error("{0}")]
+    Io(IoEnd),
+    #[error("{0} timed out")]
     Timeout(&'static str),
-    Protocol(String),
-}
-
-impl Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::Io(e) => write!(f, "i/o: {e}"),
-            End::Timeout(what) => write!(f, "{what} timed out"),
-            End::Protocol(what) => write!(f, "protocol: {what}"),
-        }
-    }
+    #[error("malformed envelope: {0}")]
+    Malformed(crate::wire::WireError),
 }
 
 /// One connection's state between events.
@@ -386,6 +379,7 @@ struct Conn<'a> {
     conn: u64,
     session: ServerSession,
     join_tx: mpsc::UnboundedSender<(u64, Outcome)>,
+    join_rx: mpsc::UnboundedReceiver<(u64, Outcome)>,
     /// Handlers that did not finish at once, run as tasks.
     running: JoinSet<Outcome>,
     /// Task id → (call id, idempotency key, start), to answer the call
@@ -425,7 +419,7 @@ impl Conn<'_> {
                     })
             }
             Err(e) => {
-                self.broken = Some(End::Protocol(e.to_string()));
+                self.broken = Some(End::Malformed(e));
                 vec![ServerAction::Close]
             }
         };
@@ -533,12 +527,108 @@ impl Conn<'_> {
         }
     }
 
+    /// What the loop does next; moves the frames queued meanwhile to `out`.
+    fn flow(&mut self, out: &mut Vec<u8>) -> Flow<End> {
+        out.append(&mut self.out);
+        match self.broken.take() {
+            Some(e) => Flow::End(e),
+            None if !self.reading => Flow::StopReading,
+            None => Flow::Continue,
+        }
+    }
+
     /// Queues `envelope` for the next flush.
     fn send(&mut self, envelope: Envelope) {
         if let (Some(o), Envelope::Reply(r)) = (&self.shared.config.observer, &envelope) {
             o.answered(self.conn, r.id);
         }
         push(&mut self.out, envelope, &self.shared.config);
+    }
+}
+
+/// A finished handler task, or the answer to a joined duplicate.
+enum Event {
+    Task(Result<(tokio::task::Id, Outcome), tokio::task::JoinError>),
+    Joined((u64, Outcome)),
+}
+
+/// One connection is a [`Protocol`] for the shared [`driver`](crate::net::driver).
+impl Protocol for Conn<'_> {
+    type Event = Event;
+    type End = End;
+
+    async fn next_event(&mut self) -> Event {
+        tokio::select! {
+            biased;
+            Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                Event::Task(done)
+            }
+            Some(joined) = self.join_rx.recv() => Event::Joined(joined),
+            // `join_rx` never ends: this connection holds a sender.
+            else => std::future::pending().await,
+        }
+    }
+
+    fn try_event(&mut self) -> Option<Event> {
+        if let Some(done) = self.running.try_join_next_with_id() {
+            return Some(Event::Task(done));
+        }
+        self.join_rx.try_recv().ok().map(Event::Joined)
+    }
+
+    fn on_event(&mut self, event: Event, out: &mut Vec<u8>) -> Flow<End> {
+        match event {
+            Event::Task(done) => self.on_task(done),
+            Event::Joined((id, outcome)) => self.on_joined(id, outcome),
+        }
+        self.flow(out)
+    }
+
+    fn on_frame(&mut self, frame: &[u8], out: &mut Vec<u8>) -> Flow<End> {
+        self.on_frame(frame);
+        self.flow(out)
+    }
+
+    fn on_idle(&mut self) -> End {
+        End::Timeout(match self.session.phase() {
+            Phase::Handshake => "handshake",
+            _ => "idle connection",
+        })
+    }
+
+    fn on_io(&mut self, e: IoEnd) -> End {
+        End::Io(e)
+    }
+
+    /// Draining: calls already admitted finish; frames are still read while
+    /// they run, so new calls are answered `ShuttingDown` and health checks
+    /// `Draining`.
+    fn on_shutdown(&mut self) -> bool {
+        self.session.drain();
+        true
+    }
+
+    fn busy(&self) -> bool {
+        self.session.in_flight() > 0
+    }
+
+    fn wants_read(&self) -> bool {
+        self.reading && !(self.session.health() == Health::Draining && !self.busy())
+    }
+
+    fn idle_limit(&self) -> Option<Duration> {
+        let config = &self.shared.config;
+        Some(match self.session.phase() {
+            Phase::Handshake => config.handshake_timeout,
+            _ => config.idle_timeout,
+        })
+    }
+
+    fn after_batch(&mut self) {
+        self.gauge();
+        if let Some(o) = &self.shared.config.observer {
+            o.in_flight(self.conn, self.session.in_flight());
+        }
     }
 }
 
@@ -550,12 +640,13 @@ async fn connection<S: Stream>(
     let config = &shared.config;
     let (rd, mut wr) = tokio::io::split(stream);
     let mut reader = FrameReader::new(rd, config.codec);
-    let (join_tx, mut join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
+    let (join_tx, join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
     let mut c = Conn {
         shared,
         conn: shared.next_conn.fetch_add(1, Relaxed),
         session: config.session(),
         join_tx,
+        join_rx,
         running: JoinSet::new(),
         calls: BTreeMap::new(),
         gauged: 0,
@@ -563,97 +654,13 @@ async fn connection<S: Stream>(
         broken: None,
         out: Vec::new(),
     };
-    // One timer for the connection's life, re-armed only when it fires:
-    // frames only move `last_frame`, so a busy connection costs no timer
-    // operations per frame.
-    let mut last_frame = Instant::now();
-    let mut limit = config.handshake_timeout;
-    let idle = tokio::time::sleep_until(last_frame + limit);
-    tokio::pin!(idle);
-
-    let stopping = shutdown.cancelled();
-    tokio::pin!(stopping);
-    while c.reading || c.session.in_flight() > 0 {
-        tokio::select! {
-            biased;
-            // Draining: calls already admitted finish; frames are still read
-            // while they run, so new calls are answered `ShuttingDown` and
-            // health checks `Draining`.
-            () = &mut stopping, if c.reading && c.session.health() == Health::Serving => {
-                c.session.drain();
-            }
-            Some(done) = c.running.join_next_with_id(), if !c.running.is_empty() => c.on_task(done),
-            Some((id, outcome)) = join_rx.recv() => c.on_joined(id, outcome),
-            frame = reader.next(), if c.reading => match frame {
-                Ok(Some(bytes)) => {
-                    last_frame = Instant::now();
-                    limit = config.idle_timeout;
-                    c.on_frame(&bytes);
-                }
-                Ok(None) => c.reading = false,
-                Err(e) => {
-                    c.broken = Some(End::Protocol(e.to_string()));
-                    c.reading = false;
-                }
-            },
-            () = &mut idle, if c.reading && c.session.in_flight() == 0 => {
-                let due = last_frame + limit;
-                if Instant::now() < due {
-                    idle.as_mut().reset(due);
-                } else {
-                    let what = if c.session.phase() == Phase::Handshake { "handshake" } else { "idle connection" };
-                    c.broken = Some(End::Timeout(what));
-                    c.reading = false;
-                }
-            }
-        }
-        // Handle everything else that is ready before writing, so that calls
-        // arriving or finishing together are answered with one write.
-        loop {
-            if c.reading {
-                match reader.next_buffered() {
-                    Ok(Some(bytes)) => {
-                        c.on_frame(&bytes);
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        c.broken = Some(End::Protocol(e.to_string()));
-                        c.reading = false;
-                    }
-                }
-            }
-            if let Some(done) = c.running.try_join_next_with_id() {
-                c.on_task(done);
-            } else if let Ok((id, outcome)) = join_rx.try_recv() {
-                c.on_joined(id, outcome);
-            } else {
-                break;
-            }
-        }
-        c.gauge();
-        if let Some(o) = &config.observer {
-            o.in_flight(c.conn, c.session.in_flight());
-        }
-        if c.session.health() == Health::Draining && c.session.in_flight() == 0 {
-            c.reading = false;
-        }
-        if c.broken.is_some() {
-            c.out.clear();
-        } else if let Err(e) = flush(&mut wr, &mut c.out, config.idle_timeout).await {
-            c.broken = Some(e);
-            c.reading = false;
-        }
-    }
-    if c.broken.is_none() {
-        // Let the client see the end of the stream.
-        let _ = tokio::time::timeout(config.idle_timeout, wr.shutdown()).await;
-    }
+    let limits = Limits::new(config.idle_timeout);
+    let end = driver::drive(&mut c, &mut reader, &mut wr, &limits, Some(&shutdown)).await;
     ::metrics::gauge!(metrics::SERVER_IN_FLIGHT).decrement(c.gauged as f64);
     if let Some(o) = &config.observer {
         o.closed(c.conn);
     }
-    c.broken.map_or(Ok(()), Err)
+    end
 }
 
 fn record_latency(start: Instant) {
@@ -678,29 +685,5 @@ fn push(out: &mut Vec<u8>, envelope: Envelope, config: &ServerConfig) {
         if let Err(error) = frame(out, &replacement) {
             tracing::warn!(%error, "rpc: error reply not encodable either");
         }
-    }
-}
-
-/// Writes what `out` holds, within `limit`.
-async fn flush<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    out: &mut Vec<u8>,
-    limit: Duration,
-) -> Result<(), End> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(limit, async {
-        w.write_all(out).await?;
-        w.flush().await
-    })
-    .await
-    {
-        Ok(Ok(())) => {
-            out.clear();
-            Ok(())
-        }
-        Ok(Err(e)) => Err(End::Io(e)),
-        Err(_elapsed) => Err(End::Timeout("write")),
     }
 }
