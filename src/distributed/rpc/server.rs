@@ -613,7 +613,9 @@ impl Protocol for Conn<'_> {
     }
 
     fn wants_read(&self) -> bool {
-        self.reading && !(self.session.health() == Health::Draining && !self.busy())
+        // A draining connection stops reading once its calls are done.
+        let drained = self.session.health() == Health::Draining && !self.busy();
+        self.reading && !drained
     }
 
     fn idle_limit(&self) -> Option<Duration> {
