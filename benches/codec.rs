@@ -46,6 +46,7 @@ fn call_small() -> Envelope {
         method: "add".into(),
         idempotency_key: Some(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210),
         args: (0u8..16).collect(),
+        trace: None,
     })
 }
 

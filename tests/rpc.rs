@@ -3,10 +3,11 @@
 //! typed, limits hold, shutdown is graceful, silent clients are dropped.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
+use heddle::distributed::rpc::session::HEALTH_METHOD;
 use heddle::distributed::rpc::{Client, ClientConfig, Router, RpcError, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
 use heddle::resilience::retry::{Backoff, Policy};
-use heddle::wire::binary::RemoteError;
+use heddle::wire::binary::{Health, Refusal, RemoteError};
 use heddle::wire::frame::FrameCodec;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -117,7 +118,7 @@ fn a_wrong_token_is_refused_without_retries() -> turmoil::Result {
     sim.client("c", async {
         let c = client(ClientConfig::new(b"wrong".to_vec()));
         let e = c.call::<_, i64>("add", &(1i64, 2i64)).await.unwrap_err();
-        assert_eq!(e, RpcError::Refused("bad token".into()));
+        assert_eq!(e, RpcError::Refused(Refusal::BadToken));
         Ok(())
     });
     sim.run()
@@ -317,5 +318,166 @@ fn a_call_cut_short_by_a_crash_is_interrupted_not_rerun() -> turmoil::Result {
     }
     assert!(restarted);
     assert_eq!(effects.load(Relaxed), 1, "the effect ran once");
+    Ok(())
+}
+
+/// Issue #9: two clients built with the default configuration, each making
+/// a keyed call with its own arguments, each get their own result. Failed
+/// before the fix: every default client was seeded with 0, so both drew the
+/// same first key, and the server's window (keyed by the bare key) answered
+/// the second call with the first one's stored sum without running it.
+#[test]
+fn two_default_clients_never_share_a_result() -> turmoil::Result {
+    let mut sim = sim_with_default_server();
+    sim.client("c", async {
+        let a = client(ClientConfig::new(TOKEN.to_vec()));
+        let b = client(ClientConfig::new(TOKEN.to_vec()));
+        assert_eq!(a.call::<_, i64>("add", &(1i64, 2i64)).await?, 3);
+        assert_eq!(b.call::<_, i64>("add", &(10i64, 20i64)).await?, 30);
+        Ok(())
+    });
+    sim.run()
+}
+
+/// Two clients given one explicit seed present the same client id and the
+/// same keys: the second user of a key is refused with a typed error, never
+/// answered with the other call's result. Before the fix it got the first
+/// call's sum (3) for its own `add(10, 20)`.
+#[test]
+fn a_key_reused_with_other_arguments_is_refused() -> turmoil::Result {
+    let mut sim = sim_with_default_server();
+    sim.client("c", async {
+        let a = client(ClientConfig::new(TOKEN.to_vec()).seed(5));
+        let b = client(ClientConfig::new(TOKEN.to_vec()).seed(5));
+        assert_eq!(a.call::<_, i64>("add", &(1i64, 2i64)).await?, 3);
+        let e = b.call::<_, i64>("add", &(10i64, 20i64)).await.unwrap_err();
+        assert_eq!(e, RpcError::Remote(RemoteError::KeyReused));
+        Ok(())
+    });
+    sim.run()
+}
+
+/// The shared token never shows in `Debug` (it did: the configs derived
+/// it, printing the token's bytes).
+#[test]
+fn configs_redact_the_token_in_debug() {
+    let token = b"hunter2-s3cret".to_vec();
+    let shown = format!(
+        "{:?} {:?}",
+        ClientConfig::new(token.clone()),
+        ServerConfig::new(token.clone())
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains(&format!("{token:?}")), "{shown}");
+    assert!(!shown.contains("104, 117, 110"), "{shown}");
+    assert!(shown.contains("Secret(<redacted>)"), "{shown}");
+}
+
+/// Tokens are compared as secrets: equal bytes pass; a token that differs
+/// only in its last byte, a prefix, and a longer token are all refused.
+#[test]
+fn tokens_are_compared_whole() -> turmoil::Result {
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(b"abcd".to_vec()),
+        CancellationToken::new(),
+    );
+    sim.client("c", async {
+        let ok = client(ClientConfig::new(b"abcd".to_vec()));
+        assert_eq!(ok.call::<_, i64>("add", &(1i64, 2i64)).await?, 3);
+        for wrong in [&b"abce"[..], b"abc", b"abcde", b""] {
+            let c = client(ClientConfig::new(wrong.to_vec()));
+            let e = c.call::<_, i64>("add", &(1i64, 2i64)).await.unwrap_err();
+            assert_eq!(e, RpcError::Refused(Refusal::BadToken), "{wrong:?}");
+        }
+        Ok(())
+    });
+    sim.run()
+}
+
+/// The built-in `health` method says serving, then draining once shutdown
+/// has begun (while an admitted call is still finishing). Before issue #9
+/// there was no such method (`UnknownMethod`).
+#[test]
+fn health_says_serving_then_draining() -> turmoil::Result {
+    let mut sim = sim();
+    let stop = CancellationToken::new();
+    server(&mut sim, || ServerConfig::new(TOKEN.to_vec()), stop.clone());
+    sim.client("c", async move {
+        let c = client(ClientConfig::new(TOKEN.to_vec()).attempt_timeout(Duration::from_secs(5)));
+        let health = c.call_idempotent::<_, Health>(HEALTH_METHOD, &()).await?;
+        assert_eq!(health, Health::Serving);
+        let probe = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stop.cancel();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            c.call_idempotent::<_, Health>(HEALTH_METHOD, &()).await
+        };
+        let (slow, health) = tokio::join!(c.call::<_, u64>("slow", &1000u64), probe);
+        assert_eq!(health?, Health::Draining);
+        assert_eq!(slow?, 1000);
+        Ok(())
+    });
+    sim.run()
+}
+
+/// The metrics of one scripted run, through a recording exporter: a call,
+/// a keyed call whose first attempt times out and whose retry joins the
+/// running execution, and a client with the wrong token. (Before issue #9
+/// the RPC recorded no metrics.)
+#[test]
+fn metrics_count_a_scripted_run() -> turmoil::Result {
+    use heddle::distributed::rpc::metrics as m;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let mut sim = sim_with_default_server();
+        sim.client("c", async {
+            let c = client(
+                ClientConfig::new(TOKEN.to_vec())
+                    .seed(1)
+                    .attempt_timeout(Duration::from_millis(500)),
+            );
+            assert_eq!(c.call::<_, i64>("add", &(1i64, 2i64)).await?, 3);
+            assert_eq!(c.call::<_, u64>("slow", &700u64).await?, 700);
+            let intruder = client(ClientConfig::new(b"wrong".to_vec()));
+            assert!(intruder.call::<_, i64>("add", &(1i64, 2i64)).await.is_err());
+            Ok(())
+        });
+        sim.run()
+    })?;
+    let snapshot = snapshotter.snapshot().into_vec();
+    let value = |name: &str, label: Option<(&str, &str)>| -> Option<f64> {
+        snapshot
+            .iter()
+            .find(|(k, ..)| {
+                let key = k.key();
+                key.name() == name
+                    && label
+                        .is_none_or(|(l, v)| key.labels().any(|x| x.key() == l && x.value() == v))
+            })
+            .map(|(.., v)| match v {
+                DebugValue::Counter(n) => *n as f64,
+                DebugValue::Gauge(g) => g.into_inner(),
+                DebugValue::Histogram(h) => h.len() as f64,
+            })
+    };
+    type Label<'a> = Option<(&'a str, &'a str)>;
+    let expected: [(&str, Label, f64); 9] = [
+        (m::CLIENT_CALLS, None, 3.0),
+        (m::CLIENT_RETRIES, None, 1.0),
+        (m::CLIENT_TIMEOUTS, None, 1.0),
+        (m::CLIENT_CALL_SECONDS, None, 3.0),
+        (m::SERVER_CALLS, None, 3.0),
+        (m::SERVER_DEDUP_HITS, None, 1.0),
+        (m::SERVER_REFUSALS, Some((m::REASON, "bad_token")), 1.0),
+        (m::SERVER_IN_FLIGHT, None, 0.0),
+        (m::SERVER_CALL_SECONDS, None, 2.0),
+    ];
+    for (name, label, want) in expected {
+        assert_eq!(value(name, label), Some(want), "{name} {label:?}");
+    }
     Ok(())
 }

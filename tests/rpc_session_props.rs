@@ -1,13 +1,16 @@
 //! Properties of the RPC's pure state machines, no network: two server
 //! connections sharing one de-duplication window receive keyed and unkeyed
-//! calls (retries reuse keys, across connections) and their executions
-//! complete in an arbitrary order.
+//! calls (retries reuse keys, across connections; the two connections are
+//! one client or two, and calls carry one of two argument values) and
+//! their executions complete in an arbitrary order.
 //!
-//! Properties: a key is executed at most once; every reply to a keyed call
-//! carries the outcome of that key's one execution; every call is answered
-//! exactly once; a connection never runs more calls than its limit. The
-//! same property run against sessions without the window (the guide's
-//! defect) must fail.
+//! Properties: a key is executed at most once per client; every reply to a
+//! keyed call carries the outcome of that key's one execution; no call ever
+//! receives the outcome of an execution of a call with a different
+//! fingerprint (method and arguments); every call is answered exactly
+//! once; a connection never runs more calls than its limit. The same
+//! property run against sessions without the window (the guide's defect)
+//! must fail.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 mod common;
@@ -22,19 +25,30 @@ const MAX_IN_FLIGHT: u32 = 3;
 
 #[derive(Debug, Clone)]
 enum Step {
-    /// A call arrives on connection `conn`, keyed with `key` if any.
-    Arrive { conn: usize, key: Option<u8> },
+    /// A call arrives on connection `conn`, keyed with `key` if any, with
+    /// arguments `args`.
+    Arrive {
+        conn: usize,
+        key: Option<u8>,
+        args: u8,
+    },
     /// The `pick`-th running execution (mod their number) completes.
     Complete { pick: usize },
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
-        3 => (0..2usize, prop::option::weighted(0.8, 0..4u8))
-            .prop_map(|(conn, key)| Step::Arrive { conn, key }),
+        3 => (0..2usize, prop::option::weighted(0.8, 0..4u8), 0..2u8)
+            .prop_map(|(conn, key, args)| Step::Arrive { conn, key, args }),
         2 => any::<usize>().prop_map(|pick| Step::Complete { pick }),
     ];
     prop::collection::vec(step, 1..60)
+}
+
+/// The steps, and whether the two connections are one client (a client
+/// that reconnected) or two clients (that may have drawn the same keys).
+fn cases() -> impl Strategy<Value = (Vec<Step>, bool)> {
+    (steps(), any::<bool>())
 }
 
 type Waiter = (usize, u64);
@@ -43,18 +57,42 @@ type Outcome = Result<Vec<u8>, RemoteError>;
 /// A finished execution: its connection, its reply, and the joined
 /// duplicates with their outcome.
 type Finished = (usize, Envelope, Vec<(Waiter, Outcome)>);
-type Calls = BTreeMap<(usize, u64), (Option<u128>, Vec<Outcome>)>;
+type Calls = BTreeMap<(usize, u64), (Option<u128>, u8, Vec<Outcome>)>;
 
 /// Runs `steps`, then completes everything still running, and checks the
 /// properties. `dedup: false` runs the sessions without the window.
-fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
+/// A server session; `bare_key` plants the window-keyed-by-the-bare-key
+/// defect (heddle before issue #9), with the `defects` feature.
+fn session(bare_key: bool) -> ServerSession {
+    let s = ServerSession::new(b"t".to_vec(), MAX_IN_FLIGHT);
+    #[cfg(feature = "defects")]
+    let s = s.with_defect(
+        bare_key.then_some(heddle::distributed::rpc::defects::ServerDefect::TrustBareKey),
+    );
+    #[cfg(not(feature = "defects"))]
+    let _ = bare_key;
+    s
+}
+
+fn check(steps: &[Step], one_client: bool, dedup: bool) -> Result<(), TestCaseError> {
+    check_with(steps, one_client, dedup, false)
+}
+
+fn check_with(
+    steps: &[Step],
+    one_client: bool,
+    dedup: bool,
+    bare_key: bool,
+) -> Result<(), TestCaseError> {
+    let clients: [u128; 2] = [1, if one_client { 1 } else { 2 }];
     let mut sessions: Vec<ServerSession> = (0..2)
-        .map(|_| {
-            let mut s = ServerSession::new(b"t".to_vec(), MAX_IN_FLIGHT);
+        .map(|conn| {
+            let mut s = session(bare_key);
             s.on_envelope::<Waiter>(
                 Envelope::Hello {
                     protocol: PROTOCOL,
-                    token: b"t".to_vec(),
+                    token: b"t".to_vec().into(),
+                    client: clients[conn],
                 },
                 None,
                 |_| unreachable!(),
@@ -65,8 +103,9 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
     let mut window: DedupWindow<Waiter> = DedupWindow::new(1024);
     let mut next_id = [0u64; 2];
     // Running executions: (conn, call id, key).
-    let mut running: Vec<(usize, u64, Option<u128>)> = Vec::new();
-    let mut executions: BTreeMap<u128, Vec<u8>> = BTreeMap::new();
+    let mut running: Vec<(usize, u64, Option<u128>, u8)> = Vec::new();
+    // (client, key) executed.
+    let mut executions: BTreeMap<(u128, u128), ()> = BTreeMap::new();
     let mut exec_count = 0u8;
     // (conn, call id) → key and replies received.
     let mut calls: Calls = BTreeMap::new();
@@ -76,7 +115,7 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
             return Err(TestCaseError::fail(format!("not a reply: {e:?}")));
         };
         match calls.get_mut(&(conn, id)) {
-            Some((_, replies)) => {
+            Some((_, _, replies)) => {
                 replies.push(outcome);
                 Ok(())
             }
@@ -86,7 +125,7 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
         }
     };
 
-    let complete = |running: &mut Vec<(usize, u64, Option<u128>)>,
+    let complete = |running: &mut Vec<(usize, u64, Option<u128>, u8)>,
                     pick: usize,
                     sessions: &mut Vec<ServerSession>,
                     window: &mut DedupWindow<Waiter>,
@@ -95,9 +134,10 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
         if running.is_empty() {
             return None;
         }
-        let (conn, id, key) = running.remove(pick % running.len());
+        let (conn, id, key, args) = running.remove(pick % running.len());
         *exec_count = exec_count.wrapping_add(1);
-        let outcome = Ok(vec![*exec_count]);
+        // An execution's outcome names it and the arguments it ran with.
+        let outcome = Ok(vec![*exec_count, args]);
         let w = dedup.then_some(&mut *window);
         let (reply, joined) = sessions[conn].on_executed(id, key, outcome.clone(), w);
         Some((
@@ -128,30 +168,32 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
 
     for step in steps {
         match *step {
-            Step::Arrive { conn, key } => {
+            Step::Arrive { conn, key, args } => {
                 let id = next_id[conn];
                 next_id[conn] += 1;
                 let key = key.map(u128::from);
-                calls.insert((conn, id), (key, Vec::new()));
+                calls.insert((conn, id), (key, args, Vec::new()));
                 let call = Envelope::Call(Call {
                     id,
                     method: "m".into(),
                     idempotency_key: key,
-                    args: vec![],
+                    args: vec![args],
+                    trace: None,
                 });
                 let w = dedup.then_some(&mut window);
                 for action in sessions[conn].on_envelope(call, w, |id| (conn, id)) {
                     match action {
                         ServerAction::Execute(c) => {
                             if let Some(k) = c.idempotency_key {
+                                let scoped = (clients[conn], k);
                                 prop_assert!(
-                                    !executions.contains_key(&k),
-                                    "key {} executed twice",
-                                    k
+                                    !executions.contains_key(&scoped),
+                                    "key {:?} executed twice",
+                                    scoped
                                 );
-                                executions.insert(k, Vec::new());
+                                executions.insert(scoped, ());
                             }
-                            running.push((conn, c.id, c.idempotency_key));
+                            running.push((conn, c.id, c.idempotency_key, c.args[0]));
                         }
                         ServerAction::Send(e) => deliver(&mut calls, conn, e)?,
                         ServerAction::Close => {
@@ -182,9 +224,10 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
         &mut calls,
     )? {}
 
-    // Every call answered exactly once; a key's successful replies agree.
-    let mut by_key: BTreeMap<u128, Vec<u8>> = BTreeMap::new();
-    for ((conn, id), (key, replies)) in &calls {
+    // Every call answered exactly once, never with the outcome of a call
+    // with other arguments; a key's successful replies agree.
+    let mut by_key: BTreeMap<(u128, u128), Vec<u8>> = BTreeMap::new();
+    for ((conn, id), (key, args, replies)) in &calls {
         prop_assert_eq!(
             replies.len(),
             1,
@@ -193,8 +236,19 @@ fn check(steps: &[Step], dedup: bool) -> Result<(), TestCaseError> {
             id,
             replies.len()
         );
+        if let Ok(v) = &replies[0] {
+            prop_assert_eq!(
+                v[1],
+                *args,
+                "call {}/{} received the outcome of a call with other arguments",
+                conn,
+                id
+            );
+        }
         if let (Some(k), Ok(v)) = (key, &replies[0]) {
-            let first = by_key.entry(*k).or_insert_with(|| v.clone());
+            let first = by_key
+                .entry((clients[*conn], *k))
+                .or_insert_with(|| v.clone());
             prop_assert_eq!(&*first, v, "key {} answered with two outcomes", k);
         }
     }
@@ -210,15 +264,32 @@ fn runner() -> proptest::test_runner::TestRunner {
 
 #[test]
 fn sessions_execute_each_key_once_and_answer_every_call_once() {
-    let result = runner().run(&steps(), |s| check(&s, true));
+    let result = runner().run(&cases(), |(s, one)| check(&s, one, true));
     assert!(result.is_ok(), "{result:?}");
 }
 
 #[test]
 fn the_property_catches_sessions_without_the_window() {
-    let result = runner().run(&steps(), |s| check(&s, false));
+    let result = runner().run(&cases(), |(s, one)| check(&s, one, false));
     let Err(e) = result else {
         panic!("the property missed the missing de-duplication window");
     };
     assert!(e.to_string().contains("executed twice"), "{e}");
+}
+
+/// The fingerprint property is shown to fail: a window keyed by the bare
+/// key (no client scope, no fingerprint, as before issue #9) hands a call
+/// the outcome of another client's call with other arguments.
+#[cfg(feature = "defects")]
+#[test]
+fn the_property_catches_a_window_that_trusts_the_bare_key() {
+    let result = runner().run(&cases(), |(s, one)| check_with(&s, one, true, true));
+    let Err(e) = result else {
+        panic!("the property missed the bare-key window");
+    };
+    assert!(
+        e.to_string()
+            .contains("the outcome of a call with other arguments"),
+        "{e}"
+    );
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use heddle::wire::WireError;
-use heddle::wire::binary::{self, Call, Envelope, RemoteError, Reply};
+use heddle::wire::binary::{self, Call, Envelope, Refusal, RemoteError, Reply, TraceContext};
 use heddle::wire::frame::{Decoded, FrameCodec, HEADER_LEN};
 use heddle::wire::jsonrpc::{self, ErrorObject, Id, Params, Request, Response, Responses};
 use proptest::prelude::*;
@@ -23,27 +23,42 @@ fn remote_error() -> impl Strategy<Value = RemoteError> {
         Just(RemoteError::ShuttingDown),
         Just(RemoteError::Overloaded),
         Just(RemoteError::Interrupted),
+        Just(RemoteError::KeyReused),
     ]
 }
 
 fn envelope() -> impl Strategy<Value = Envelope> {
     prop_oneof![
-        (any::<u16>(), any::<Vec<u8>>())
-            .prop_map(|(protocol, token)| Envelope::Hello { protocol, token }),
+        (any::<u16>(), any::<Vec<u8>>(), any::<u128>()).prop_map(|(protocol, token, client)| {
+            Envelope::Hello {
+                protocol,
+                token: token.into(),
+                client,
+            }
+        }),
         any::<u32>().prop_map(|max_in_flight| Envelope::Welcome { max_in_flight }),
-        any::<String>().prop_map(|reason| Envelope::Refused { reason }),
+        prop_oneof![
+            Just(Refusal::BadToken),
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(found, supported)| Refusal::Protocol { found, supported }),
+        ]
+        .prop_map(|reason| Envelope::Refused { reason }),
         (
             any::<u64>(),
             any::<String>(),
             any::<Option<u128>>(),
-            any::<Vec<u8>>()
+            any::<Vec<u8>>(),
+            any::<Option<(u128, u64)>>(),
         )
-            .prop_map(|(id, method, idempotency_key, args)| Envelope::Call(Call {
-                id,
-                method,
-                idempotency_key,
-                args
-            })),
+            .prop_map(
+                |(id, method, idempotency_key, args, trace)| Envelope::Call(Call {
+                    id,
+                    method,
+                    idempotency_key,
+                    args,
+                    trace: trace.map(|(trace_id, span_id)| TraceContext { trace_id, span_id }),
+                })
+            ),
         (
             any::<u64>(),
             prop::result::maybe_ok(any::<Vec<u8>>(), remote_error())

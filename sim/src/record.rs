@@ -69,6 +69,13 @@ pub(crate) enum Raw {
         proto: String,
     },
     Op(OpRecord),
+    /// Something a scenario's software reports (shown in the trace only).
+    Note {
+        t_us: u64,
+        host: String,
+        kind: &'static str,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -168,6 +175,18 @@ impl Recorder {
                 error: error.into(),
             },
         );
+    }
+
+    /// Adds an event of `kind` on `host` to the trace (not to the history
+    /// the invariants judge): what the scenario's software reports, such
+    /// as the trace context a server received with a call.
+    pub fn note(&self, host: &str, kind: &'static str, detail: impl Into<String>) {
+        self.log.push(Raw::Note {
+            t_us: self.log.now(),
+            host: host.to_owned(),
+            kind,
+            detail: detail.into(),
+        });
     }
 
     /// Simulated time now, as the runner's clock says (µs since the start).

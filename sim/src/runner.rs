@@ -542,6 +542,12 @@ impl TraceBuilder {
                     );
                     ops.push(op);
                 }
+                Raw::Note {
+                    t_us,
+                    host,
+                    kind,
+                    detail,
+                } => self.push(t_us, kind, &host, None, detail, None, None),
                 Raw::Net {
                     t_us,
                     what,

@@ -226,7 +226,14 @@ fn run_words(args: &[String]) -> Output {
 #[test]
 fn list_names_the_rpc_variants() {
     let out = stdout(&run(&["list"]));
-    for v in ["rpc:default", "rpc:no-dedup", "rpc:no-timeout"] {
+    for v in [
+        "rpc:default",
+        "rpc:no-dedup",
+        "rpc:no-timeout",
+        "rpc:shared-seed",
+        "rpc:join-wrong-id",
+        "rpc:join-leak",
+    ] {
         assert!(out.contains(v), "{out}");
     }
 }

@@ -60,6 +60,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub mod driver;
 pub mod echo;
 pub mod framed;
 

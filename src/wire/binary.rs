@@ -22,6 +22,7 @@
 //!     method: "add".into(),
 //!     idempotency_key: Some(42),
 //!     args: binary::to_vec(&(2u32, 3u32))?,
+//!     trace: None,
 //! });
 //! let bytes = binary::to_vec(&call)?;
 //! let back: Envelope = binary::decode(&bytes)?;
@@ -80,7 +81,11 @@ pub enum Envelope {
         /// The RPC protocol version the client speaks.
         protocol: u16,
         /// The shared secret; the server refuses the connection if it differs.
-        token: Vec<u8>,
+        token: Secret,
+        /// Who the caller is: chosen once per client (at random) and kept
+        /// across its reconnects. The server scopes idempotency keys by it,
+        /// so two clients' keys never meet.
+        client: u128,
     },
     /// Server → client: handshake accepted.
     Welcome {
@@ -90,7 +95,7 @@ pub enum Envelope {
     /// Server → client: handshake refused; the server then closes.
     Refused {
         /// Why.
-        reason: String,
+        reason: Refusal,
     },
     /// Client → server: invoke a method.
     Call(Call),
@@ -110,6 +115,99 @@ pub struct Call {
     pub idempotency_key: Option<u128>,
     /// The arguments, encoded by the caller.
     pub args: Vec<u8>,
+    /// The caller's trace context, so the call can be followed across
+    /// processes (the server's span for the call names it).
+    pub trace: Option<TraceContext>,
+}
+
+/// Where a call sits in a distributed trace: the trace it belongs to and
+/// the caller's span. Shaped like W3C Trace Context's `traceparent` ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    /// The trace, shared by every span of one request across processes.
+    pub trace_id: u128,
+    /// The caller's span (the parent of the server's span for the call).
+    pub span_id: u64,
+}
+
+/// A shared secret: its `Debug` never shows it, and
+/// [`ct_eq`](Secret::ct_eq) compares in time independent of where two
+/// secrets of one length differ.
+///
+/// ```
+/// use heddle::wire::binary::Secret;
+/// let s = Secret::new(b"hunter2".to_vec());
+/// assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
+/// assert!(s.ct_eq(&Secret::new(b"hunter2".to_vec())));
+/// assert!(!s.ct_eq(&Secret::new(b"hunter3".to_vec())));
+/// ```
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps the secret's bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// Equal, compared in constant time for equal lengths (the length
+    /// itself is not hidden).
+    pub fn ct_eq(&self, other: &Secret) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_slice(), other.0.as_slice()).into()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Equality is [`Secret::ct_eq`]: `==` on secrets is constant time too.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other)
+    }
+}
+
+impl Eq for Secret {}
+
+impl From<Vec<u8>> for Secret {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl From<&[u8]> for Secret {
+    fn from(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
+/// Why a server refused a handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refusal {
+    /// The client presented the wrong shared token.
+    #[error("bad token")]
+    BadToken,
+    /// The client speaks another protocol version.
+    #[error("protocol {found} not supported (the server speaks {supported})")]
+    Protocol {
+        /// The client's version.
+        found: u16,
+        /// The server's version.
+        supported: u16,
+    },
+}
+
+/// What the built-in `health` method answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Health {
+    /// Accepting and running calls.
+    Serving,
+    /// Shutting down: finishing admitted calls, refusing new ones.
+    Draining,
 }
 
 /// The outcome of a call.
@@ -140,6 +238,11 @@ pub enum RemoteError {
     /// idempotency key: it may or may not have taken effect, and it will not
     /// be run again.
     Interrupted,
+    /// This client already used the call's idempotency key for a call with
+    /// a different method or arguments: the key was reused by mistake (two
+    /// clients sharing one RNG seed, say). The call was not run, and the
+    /// other call's outcome is never handed out under it.
+    KeyReused,
 }
 
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]

@@ -183,4 +183,54 @@ mod tests {
         codec.encode(b"abcdef", &mut out).expect("fits");
         assert_eq!(codec.decode(&out[..7]), Ok(Decoded::NeedMore(4)));
     }
+
+    /// The limit at its exact boundary, both ways: a payload of exactly
+    /// `max_frame` bytes is encoded and decoded; one byte more is refused
+    /// by the encoder and, from the header alone, by the decoder.
+    #[test]
+    fn the_limit_holds_at_its_exact_boundary() {
+        for max in [0, 1, 4, 1000] {
+            let codec = FrameCodec::new(max);
+            let mut out = Vec::new();
+            codec
+                .encode(&vec![7; max], &mut out)
+                .expect("exactly the limit fits");
+            assert_eq!(
+                codec.decode(&out),
+                Ok(Decoded::Frame {
+                    payload: &vec![7; max][..],
+                    consumed: HEADER_LEN + max
+                })
+            );
+            let too_big = (max + 1) as u64;
+            let mut none = Vec::new();
+            assert_eq!(
+                codec.encode(&vec![7; max + 1], &mut none),
+                Err(WireError::FrameTooLarge { len: too_big, max })
+            );
+            assert!(none.is_empty());
+            let mut header = vec![VERSION];
+            header.extend_from_slice(&u32::try_from(max + 1).expect("small").to_be_bytes());
+            assert_eq!(
+                codec.decode(&header),
+                Err(WireError::FrameTooLarge { len: too_big, max })
+            );
+        }
+    }
+
+    /// The largest limit the header can carry: `u32::MAX` is kept, anything
+    /// above it is capped to it.
+    #[test]
+    fn the_limit_is_capped_at_the_headers_range() {
+        let max = u32::MAX as usize;
+        assert_eq!(FrameCodec::new(max).max_frame(), max);
+        assert_eq!(FrameCodec::new(usize::MAX).max_frame(), max);
+        // A header announcing exactly u32::MAX bytes is accepted (it asks
+        // for the payload) under that limit.
+        let header = [VERSION, 0xff, 0xff, 0xff, 0xff];
+        assert_eq!(
+            FrameCodec::new(max).decode(&header),
+            Ok(Decoded::NeedMore(max))
+        );
+    }
 }

@@ -5,13 +5,17 @@
 //! See the [module header](super) for the protocol and its guarantees, and
 //! [`serve`](super::serve) for an example.
 
-use super::RpcError;
 use super::dedup::Outcome;
+#[cfg(feature = "defects")]
+use super::defects::ClientDefect;
+use super::metrics;
 use super::session::{ClientEvent, ClientSession, Verdict};
+use super::{ConnectionEnd, RpcError, Unavailable};
+use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
 use crate::net::framed::FrameReader;
 use crate::net::{Addr, Network};
 use crate::resilience::retry::{Backoff, Classification, Policy, retry};
-use crate::wire::binary::{self, Call, Envelope, RemoteError};
+use crate::wire::binary::{self, Call, Envelope, Refusal, RemoteError, Secret, TraceContext};
 use crate::wire::frame::FrameCodec;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -21,6 +25,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
@@ -37,36 +42,41 @@ use std::sync::{Arc, Mutex, PoisonError};
 ///     .retry(Policy::new(Backoff::new(Duration::from_millis(10), Duration::from_secs(1)), 4))
 ///     .seed(42);
 /// ```
+///
+/// The token is a [`Secret`]: `Debug` shows `Secret(<redacted>)`.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    token: Vec<u8>,
+    token: Secret,
     attempt_timeout: Duration,
     connect_timeout: Duration,
     retry: Policy,
-    seed: u64,
+    seed: Option<u64>,
     codec: FrameCodec,
     call_timeout: Option<Duration>,
-    no_timeout: bool,
+    #[cfg(feature = "defects")]
+    defect: Option<ClientDefect>,
 }
 
 impl ClientConfig {
     /// Presents `token`. Defaults: 1 s per attempt, 1 s to connect and
     /// complete the handshake, 5 attempts with full-jitter backoff from
-    /// 20 ms capped at 1 s, RNG seed 0, frames up to
+    /// 20 ms capped at 1 s, an RNG seeded from the operating system's
+    /// entropy (see [`seed`](Self::seed)), frames up to
     /// [`DEFAULT_MAX_FRAME`](crate::wire::frame::DEFAULT_MAX_FRAME).
-    pub fn new(token: Vec<u8>) -> Self {
+    pub fn new(token: impl Into<Secret>) -> Self {
         Self {
-            token,
+            token: token.into(),
             attempt_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             retry: Policy::new(
                 Backoff::new(Duration::from_millis(20), Duration::from_secs(1)),
                 5,
             ),
-            seed: 0,
+            seed: None,
             codec: FrameCodec::default(),
             call_timeout: None,
-            no_timeout: false,
+            #[cfg(feature = "defects")]
+            defect: None,
         }
     }
 
@@ -98,11 +108,17 @@ impl ClientConfig {
         self
     }
 
-    /// Seeds the RNG that draws idempotency keys and backoff jitter: two
-    /// clients making the same calls with the same seed behave identically
-    /// (what a simulation needs). Give distinct clients distinct seeds.
+    /// Seeds the RNG that draws the client id, idempotency keys, trace ids
+    /// and backoff jitter: two clients making the same calls with the same
+    /// seed behave identically, which is what a simulation needs (heddle's
+    /// simulator always passes one). Without a seed (the default) the RNG
+    /// is seeded from the operating system's entropy, so clients in any
+    /// number of processes never share ids or keys. Two clients given one
+    /// seed present the same client id and the same keys: the server then
+    /// answers the second user of a key [`RemoteError::KeyReused`] (never
+    /// the other call's outcome), so give distinct clients distinct seeds.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.seed = Some(seed);
         self
     }
 
@@ -112,13 +128,19 @@ impl ClientConfig {
         self
     }
 
-    /// Test-only: wait for every reply forever, as the guide's client does —
-    /// a lost reply then hangs the caller. Kept so the simulation tests can
-    /// show that they catch it. Never use it.
-    #[doc(hidden)]
-    pub fn guide_defect_no_timeout(mut self) -> Self {
-        self.no_timeout = true;
+    /// Test equipment (feature `defects`): plants `defect`.
+    #[cfg(feature = "defects")]
+    pub fn planted_defect(mut self, defect: ClientDefect) -> Self {
+        self.defect = Some(defect);
         self
+    }
+
+    fn no_timeout(&self) -> bool {
+        #[cfg(feature = "defects")]
+        if self.defect == Some(ClientDefect::NoTimeout) {
+            return true;
+        }
+        false
     }
 }
 
@@ -155,6 +177,8 @@ struct Inner<N> {
     addr: Addr,
     config: ClientConfig,
     rng: Mutex<SmallRng>,
+    /// Presented at every handshake: the server scopes our keys by it.
+    client_id: u128,
     next_id: AtomicU64,
     /// The current connection, `None` before the first call, after a failure
     /// and after [`Client::close`]. Locked across connecting, so concurrent
@@ -209,11 +233,10 @@ impl<N: Network> std::fmt::Debug for Client<N> {
 #[derive(Debug)]
 enum AttemptError {
     Timeout,
-    Unavailable(String),
-    Refused(String),
+    Unavailable(Unavailable),
+    Refused(Refusal),
     Remote(RemoteError),
     Encode(crate::wire::WireError),
-    Decode(crate::wire::WireError),
     Closed,
 }
 
@@ -233,11 +256,16 @@ impl<N: Network> Client<N> {
     /// A client of the server at `addr`. Nothing is sent until the first
     /// call.
     pub fn new(net: N, addr: Addr, config: ClientConfig) -> Self {
+        let mut rng = match config.seed {
+            Some(seed) => SmallRng::seed_from_u64(seed),
+            None => SmallRng::from_os_rng(),
+        };
         Self {
             inner: Arc::new(Inner {
                 net,
                 addr,
-                rng: Mutex::new(SmallRng::seed_from_u64(config.seed)),
+                client_id: rng.random(),
+                rng: Mutex::new(rng),
                 config,
                 next_id: AtomicU64::new(1),
                 connection: tokio::sync::Mutex::new(None),
@@ -277,29 +305,93 @@ impl<N: Network> Client<N> {
         self.inner.connection.lock().await.take();
     }
 
+    /// [`call`](Self::call) as part of the caller's trace: the envelope
+    /// carries `trace` (its trace id, and the caller's span as the parent
+    /// of the server's span for the call) instead of a fresh one.
+    pub async fn call_traced<A, R>(
+        &self,
+        trace: TraceContext,
+        method: &str,
+        args: &A,
+    ) -> Result<R, RpcError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.invoke_traced(method, args, true, Some(trace)).await
+    }
+
     async fn invoke<A, R>(&self, method: &str, args: &A, keyed: bool) -> Result<R, RpcError>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        self.invoke_traced(method, args, keyed, None).await
+    }
+
+    /// One call: its metrics and its span around [`run_call`](Self::run_call).
+    async fn invoke_traced<A, R>(
+        &self,
+        method: &str,
+        args: &A,
+        keyed: bool,
+        trace: Option<TraceContext>,
+    ) -> Result<R, RpcError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        ::metrics::counter!(metrics::CLIENT_CALLS).increment(1);
+        let start = Instant::now();
         let args = binary::to_vec(args).map_err(RpcError::Encode)?;
-        let (key, mut rng) = {
+        let (key, trace, rng) = {
             let mut rng = self
                 .inner
                 .rng
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let key = keyed.then(|| rng.random::<u128>());
-            (key, SmallRng::seed_from_u64(rng.random()))
+            let trace = trace.unwrap_or_else(|| TraceContext {
+                trace_id: rng.random(),
+                span_id: rng.random(),
+            });
+            (key, trace, SmallRng::seed_from_u64(rng.random()))
         };
+        let span = tracing::debug_span!(
+            "rpc.call",
+            method,
+            trace_id = trace.trace_id,
+            span_id = trace.span_id,
+            keyed
+        );
+        let outcome = self
+            .run_call(method, &args, key, trace, rng)
+            .instrument(span)
+            .await;
+        ::metrics::histogram!(metrics::CLIENT_CALL_SECONDS).record(start.elapsed().as_secs_f64());
+        binary::decode(&outcome?).map_err(RpcError::Decode)
+    }
+
+    /// The attempts of one call, under the retry policy and the call
+    /// timeout.
+    async fn run_call(
+        &self,
+        method: &str,
+        args: &[u8],
+        key: Option<u128>,
+        trace: TraceContext,
+        mut rng: SmallRng,
+    ) -> Result<Vec<u8>, RpcError> {
         let attempts = AtomicU32::new(0);
         let run = retry(
             &self.inner.config.retry,
             &mut rng,
             AttemptError::class,
             || {
-                attempts.fetch_add(1, Relaxed);
-                self.attempt(method, &args, key)
+                if attempts.fetch_add(1, Relaxed) > 0 {
+                    ::metrics::counter!(metrics::CLIENT_RETRIES).increment(1);
+                }
+                self.attempt(method, args, key, trace)
             },
         );
         let outcome = match self.inner.config.call_timeout {
@@ -313,21 +405,17 @@ impl<N: Network> Client<N> {
                 }
             },
         };
-        match outcome {
-            Ok(bytes) => binary::decode(&bytes).map_err(RpcError::Decode),
-            Err(e) => {
-                let attempts = e.attempts();
-                Err(match e.into_inner() {
-                    AttemptError::Timeout => RpcError::Timeout { attempts },
-                    AttemptError::Unavailable(cause) => RpcError::Unavailable { attempts, cause },
-                    AttemptError::Refused(reason) => RpcError::Refused(reason),
-                    AttemptError::Remote(remote) => RpcError::Remote(remote),
-                    AttemptError::Encode(e) => RpcError::Encode(e),
-                    AttemptError::Decode(e) => RpcError::Decode(e),
-                    AttemptError::Closed => RpcError::Closed,
-                })
+        outcome.map_err(|e| {
+            let attempts = e.attempts();
+            match e.into_inner() {
+                AttemptError::Timeout => RpcError::Timeout { attempts },
+                AttemptError::Unavailable(cause) => RpcError::Unavailable { attempts, cause },
+                AttemptError::Refused(reason) => RpcError::Refused(reason),
+                AttemptError::Remote(remote) => RpcError::Remote(remote),
+                AttemptError::Encode(e) => RpcError::Encode(e),
+                AttemptError::Closed => RpcError::Closed,
             }
-        }
+        })
     }
 
     async fn attempt(
@@ -335,6 +423,7 @@ impl<N: Network> Client<N> {
         method: &str,
         args: &[u8],
         key: Option<u128>,
+        trace: TraceContext,
     ) -> Result<Vec<u8>, AttemptError> {
         let inner = &*self.inner;
         let commands = self.connection().await?;
@@ -344,6 +433,7 @@ impl<N: Network> Client<N> {
             method: method.to_owned(),
             idempotency_key: key,
             args: args.to_vec(),
+            trace: Some(trace),
         });
         let payload = binary::to_vec(&call).map_err(AttemptError::Encode)?;
         let mut frame = Vec::with_capacity(payload.len() + crate::wire::frame::HEADER_LEN);
@@ -354,7 +444,7 @@ impl<N: Network> Client<N> {
             .map_err(AttemptError::Encode)?;
         let (reply, answer) = oneshot::channel();
         if commands.send(Command::Call { id, frame, reply }).is_err() {
-            return Err(AttemptError::Unavailable("connection lost".into()));
+            return Err(AttemptError::Unavailable(Unavailable::ConnectionLost));
         }
         // If this attempt is dropped before its answer (the call's overall
         // timeout, or the caller gave up), the connection forgets the call.
@@ -362,12 +452,13 @@ impl<N: Network> Client<N> {
             commands: &commands,
             id: Some(id),
         };
-        let answer = if inner.config.no_timeout {
+        let answer = if inner.config.no_timeout() {
             answer.await
         } else {
             match tokio::time::timeout(inner.config.attempt_timeout, answer).await {
                 Ok(answer) => answer,
                 Err(_elapsed) => {
+                    ::metrics::counter!(metrics::CLIENT_TIMEOUTS).increment(1);
                     // The connection decides whether it is dead.
                     pending.id = None;
                     let _ = commands.send(Command::TimedOut { id });
@@ -379,7 +470,7 @@ impl<N: Network> Client<N> {
         match answer {
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(remote)) => Err(AttemptError::Remote(remote)),
-            Err(_dropped) => Err(AttemptError::Unavailable("connection lost".into())),
+            Err(_dropped) => Err(AttemptError::Unavailable(Unavailable::ConnectionLost)),
         }
     }
 
@@ -397,7 +488,7 @@ impl<N: Network> Client<N> {
         let limit = inner.config.connect_timeout;
         let (session, reader, writer) = match tokio::time::timeout(limit, self.open()).await {
             Ok(result) => result?,
-            Err(_elapsed) => return Err(AttemptError::Unavailable("connect timed out".into())),
+            Err(_elapsed) => return Err(AttemptError::Unavailable(Unavailable::ConnectTimeout)),
         };
         let (commands, queue) = mpsc::unbounded_channel();
         tokio::spawn(run(
@@ -418,10 +509,11 @@ impl<N: Network> Client<N> {
             .net
             .connect(&inner.addr)
             .await
-            .map_err(|e| AttemptError::Unavailable(format!("connect: {e}")))?;
+            .map_err(|e| AttemptError::Unavailable(Unavailable::Connect(e.kind())))?;
         let (rd, mut wr) = tokio::io::split(stream);
         let mut reader = FrameReader::new(rd, inner.config.codec);
-        let mut session = ClientSession::new(inner.config.token.clone());
+        let mut session = ClientSession::new(inner.config.token.clone(), inner.client_id);
+        let handshake = |end: ConnectionEnd| AttemptError::Unavailable(Unavailable::Handshake(end));
         let mut out = Vec::new();
         let payload = binary::to_vec(&session.hello()).map_err(AttemptError::Encode)?;
         inner
@@ -431,17 +523,24 @@ impl<N: Network> Client<N> {
             .map_err(AttemptError::Encode)?;
         write_all(&mut wr, &out)
             .await
-            .map_err(|e| AttemptError::Unavailable(format!("handshake: {e}")))?;
+            .map_err(|e| handshake(ConnectionEnd::Io(e.kind())))?;
         let bytes = match reader.next().await {
             Ok(Some(bytes)) => bytes,
-            Ok(None) => return Err(AttemptError::Unavailable("closed during handshake".into())),
-            Err(e) => return Err(AttemptError::Unavailable(format!("handshake: {e}"))),
+            Ok(None) => return Err(handshake(ConnectionEnd::ClosedByPeer)),
+            Err(e) => return Err(handshake(e.into())),
         };
-        let envelope = binary::decode(&bytes).map_err(AttemptError::Decode)?;
+        let envelope =
+            binary::decode(&bytes).map_err(|e| handshake(ConnectionEnd::Malformed(e)))?;
         match session.on_envelope(envelope) {
             ClientEvent::Ready { .. } => Ok((session, reader, wr)),
             ClientEvent::Refused(reason) => Err(AttemptError::Refused(reason)),
-            other => Err(AttemptError::Unavailable(format!("handshake: {other:?}"))),
+            ClientEvent::Violation(v) => Err(handshake(ConnectionEnd::Protocol(v))),
+            ClientEvent::Completed { .. } | ClientEvent::Late(_) => Err(handshake(
+                ConnectionEnd::Protocol(super::session::Violation::Unexpected {
+                    kind: "Reply",
+                    when: "before",
+                }),
+            )),
         }
     }
 }
@@ -464,11 +563,11 @@ fn on_command(
     command: Command,
     now: u64,
     out: &mut Vec<u8>,
-) -> Result<(), String> {
+) -> Result<(), ConnectionEnd> {
     match command {
         Command::Call { id, frame, reply } => {
             if session.register(id, reply, now).is_some() {
-                return Err(format!("call id {id} reused"));
+                return Err(ConnectionEnd::IdReused(id));
             }
             out.extend_from_slice(&frame);
             Ok(())
@@ -479,7 +578,7 @@ fn on_command(
         }
         Command::TimedOut { id } => match session.on_timeout(id, now) {
             Verdict::Keep => Ok(()),
-            Verdict::Reconnect => Err("silent since a timed-out call was sent".to_owned()),
+            Verdict::Reconnect => Err(ConnectionEnd::Silent),
         },
     }
 }
@@ -489,9 +588,8 @@ fn on_frame(
     session: &mut ClientSession<oneshot::Sender<Outcome>>,
     bytes: &[u8],
     now: u64,
-) -> Result<(), String> {
-    let envelope =
-        binary::decode::<Envelope>(bytes).map_err(|e| format!("undecodable frame: {e}"))?;
+) -> Result<(), ConnectionEnd> {
+    let envelope = binary::decode::<Envelope>(bytes).map_err(ConnectionEnd::Malformed)?;
     match session.on_envelope_at(envelope, now) {
         ClientEvent::Completed { waiter, outcome } => {
             // The caller may have given up meanwhile.
@@ -502,7 +600,78 @@ fn on_frame(
             tracing::debug!(id, "rpc: late reply ignored");
             Ok(())
         }
-        other => Err(format!("protocol: {other:?}")),
+        ClientEvent::Violation(v) => Err(ConnectionEnd::Protocol(v)),
+        ClientEvent::Ready { .. } | ClientEvent::Refused(_) => Err(ConnectionEnd::Protocol(
+            super::session::Violation::Unexpected {
+                kind: "handshake answer",
+                when: "after",
+            },
+        )),
+    }
+}
+
+/// One client connection as a [`Protocol`] for the shared
+/// [`driver`](crate::net::driver).
+struct Connection {
+    session: ClientSession<oneshot::Sender<Outcome>>,
+    queue: mpsc::UnboundedReceiver<Command>,
+    start: Instant,
+}
+
+impl Connection {
+    /// The driver's clock for the session: µs since the connection opened.
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+fn flow(step: Result<(), ConnectionEnd>) -> Flow<ConnectionEnd> {
+    step.map_or_else(Flow::End, |()| Flow::Continue)
+}
+
+impl Protocol for Connection {
+    /// A caller's command; `None` when every [`Client`] clone is gone.
+    type Event = Option<Command>;
+    type End = ConnectionEnd;
+
+    async fn next_event(&mut self) -> Option<Command> {
+        self.queue.recv().await
+    }
+
+    fn try_event(&mut self) -> Option<Option<Command>> {
+        self.queue.try_recv().ok().map(Some)
+    }
+
+    fn on_event(&mut self, event: Option<Command>, out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
+        match event {
+            None => Flow::End(ConnectionEnd::ClientDropped),
+            Some(command) => {
+                let now = self.now();
+                flow(on_command(&mut self.session, command, now, out))
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: &[u8], _out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
+        let now = self.now();
+        flow(on_frame(&mut self.session, frame, now))
+    }
+
+    fn on_idle(&mut self) -> ConnectionEnd {
+        // No idle limit: never called.
+        ConnectionEnd::Silent
+    }
+
+    fn on_io(&mut self, e: IoEnd) -> ConnectionEnd {
+        match e {
+            IoEnd::Read(e) => e.into(),
+            IoEnd::Write(e) => ConnectionEnd::Io(e.kind()),
+            IoEnd::WriteTimeout => ConnectionEnd::WriteTimeout,
+        }
+    }
+
+    fn on_peer_closed(&mut self) -> Result<(), ConnectionEnd> {
+        Err(ConnectionEnd::ClosedByPeer)
     }
 }
 
@@ -510,59 +679,21 @@ fn on_frame(
 /// waiting call, which its caller then retries) when the stream breaks or
 /// goes silent, or when every [`Client`] clone is gone.
 async fn run<S: crate::net::Stream>(
-    mut session: ClientSession<oneshot::Sender<Outcome>>,
+    session: ClientSession<oneshot::Sender<Outcome>>,
     mut reader: FrameReader<tokio::io::ReadHalf<S>>,
     mut writer: tokio::io::WriteHalf<S>,
-    mut queue: mpsc::UnboundedReceiver<Command>,
+    queue: mpsc::UnboundedReceiver<Command>,
     write_limit: Duration,
 ) {
-    let start = Instant::now();
-    let now = || u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let mut out = Vec::new();
-    let why = loop {
-        let step = tokio::select! {
-            biased;
-            command = queue.recv() => match command {
-                None => Err("client dropped".to_owned()),
-                Some(command) => {
-                    let mut step = on_command(&mut session, command, now(), &mut out);
-                    // Calls queued together go out in one write.
-                    while step.is_ok() {
-                        let Ok(command) = queue.try_recv() else { break };
-                        step = on_command(&mut session, command, now(), &mut out);
-                    }
-                    step
-                }
-            },
-            frame = reader.next() => match frame {
-                Ok(Some(bytes)) => {
-                    let mut step = on_frame(&mut session, &bytes, now());
-                    // Replies that arrived together are handed out together.
-                    while step.is_ok() {
-                        match reader.next_buffered() {
-                            Ok(Some(bytes)) => step = on_frame(&mut session, &bytes, now()),
-                            Ok(None) => break,
-                            Err(e) => step = Err(format!("read: {e}")),
-                        }
-                    }
-                    step
-                }
-                Ok(None) => Err("closed by the server".to_owned()),
-                Err(e) => Err(format!("read: {e}")),
-            },
-        };
-        if let Err(why) = step {
-            break why;
-        }
-        if !out.is_empty() {
-            match tokio::time::timeout(write_limit, write_all(&mut writer, &out)).await {
-                Ok(Ok(())) => out.clear(),
-                Ok(Err(e)) => break format!("write: {e}"),
-                Err(_elapsed) => break "write timed out".to_owned(),
-            }
-        }
+    let mut c = Connection {
+        session,
+        queue,
+        start: Instant::now(),
     };
-    tracing::debug!(reason = %why, waiting = session.waiting(), "rpc: client connection ended");
+    let limits = Limits::new(write_limit);
+    let end = driver::drive(&mut c, &mut reader, &mut writer, &limits, None).await;
+    let why = end.err().unwrap_or(ConnectionEnd::ClosedByPeer);
+    tracing::debug!(reason = %why, waiting = c.session.waiting(), "rpc: client connection ended");
     // Dropping the waiters tells their callers the connection is lost.
-    drop(session.disconnect());
+    drop(c.session.disconnect());
 }

@@ -1,10 +1,17 @@
 //! The server's de-duplication window for keyed (non-idempotent) calls: a
 //! pure state machine, no I/O, no clock.
 //!
-//! A call that carries an idempotency key is executed at most once per key:
+//! A call that carries an idempotency key is executed at most once per key
+//! ([`Key`]: the caller's client id and its key, so two clients' keys never
+//! meet):
 //! the first arrival [`begin`](DedupWindow::begin)s it, arrivals while it runs
 //! join it (and get its outcome when it [`finish`](DedupWindow::finish)es),
-//! arrivals after it finished get the stored outcome. Memory is bounded: at
+//! arrivals after it finished get the stored outcome. Each entry keeps the
+//! [`fingerprint`] of the call's method and arguments: an arrival under the
+//! same key with a different fingerprint is a reused key, answered
+//! [`Begin::Mismatch`], never with the other call's outcome (as payment
+//! APIs treat an idempotency key reused with different parameters).
+//! Memory is bounded: at
 //! most `capacity` finished outcomes are kept, the oldest evicted first;
 //! running entries are bounded by the server's connection and in-flight
 //! limits.
@@ -17,13 +24,18 @@
 //! # Example
 //!
 //! ```
-//! use heddle::distributed::rpc::dedup::{Begin, DedupWindow};
+//! use heddle::distributed::rpc::dedup::{Begin, DedupWindow, Key, fingerprint};
 //!
 //! let mut w: DedupWindow<&str> = DedupWindow::new(2);
-//! assert!(matches!(w.begin(7, "first"), Begin::Execute));
-//! assert!(matches!(w.begin(7, "retry"), Begin::Joined)); // still running
-//! assert_eq!(w.finish(7, Ok(b"done".to_vec())), vec!["retry"]);
-//! assert!(matches!(w.begin(7, "late"), Begin::Done(Ok(v)) if v == b"done"));
+//! let (key, fp) = (Key { client: 1, key: 7 }, fingerprint("add", b"\x01\x02"));
+//! assert!(matches!(w.begin(key, fp, "first"), Begin::Execute));
+//! assert!(matches!(w.begin(key, fp, "retry"), Begin::Joined)); // still running
+//! assert_eq!(w.finish(key, Ok(b"done".to_vec())), vec!["retry"]);
+//! assert!(matches!(w.begin(key, fp, "late"), Begin::Done(Ok(v)) if v == b"done"));
+//! // The same key with other arguments: refused, not answered "done".
+//! assert!(matches!(w.begin(key, fingerprint("add", b"\x09"), "other"), Begin::Mismatch));
+//! // Another client's key 7 is another key.
+//! assert!(matches!(w.begin(Key { client: 2, key: 7 }, fp, "b"), Begin::Execute));
 //! ```
 
 use crate::wire::binary::RemoteError;
@@ -34,6 +46,30 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The outcome of one call, as sent in a reply.
 pub type Outcome = Result<Vec<u8>, RemoteError>;
+
+/// A keyed call's identity in the window: the caller's client id (from its
+/// handshake) and the call's idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// The client id the caller presented at the handshake.
+    pub client: u128,
+    /// The call's idempotency key.
+    pub key: u128,
+}
+
+/// A stable 64-bit fingerprint (FNV-1a) of a call's method and arguments:
+/// the same in every process and release, unlike `std`'s `DefaultHasher`.
+/// Not a defence against an adversary (it is not keyed); it tells a retry
+/// from a different call that reused the key by mistake.
+pub fn fingerprint(method: &str, args: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let len = (method.len() as u64).to_le_bytes();
+    len.iter()
+        .chain(method.as_bytes())
+        .chain(args)
+        .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
 
 /// What to do with a keyed call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +82,21 @@ pub enum Begin {
     Joined,
     /// The key was executed already; answer with this outcome.
     Done(Outcome),
+    /// The key is known with a different fingerprint: a reused key. Answer
+    /// [`RemoteError::KeyReused`]; nothing is executed or joined.
+    Mismatch,
 }
 
 #[derive(Debug)]
-enum Entry<W> {
+enum State<W> {
     Running(Vec<W>),
     Done(Outcome),
+}
+
+#[derive(Debug)]
+struct Entry<W> {
+    fingerprint: u64,
+    state: State<W>,
 }
 
 /// Keys seen recently and their outcomes. `W` is whatever the driver needs
@@ -61,9 +106,9 @@ pub struct DedupWindow<W> {
     capacity: usize,
     /// Looked up only, never iterated in an order that matters (keys are
     /// sorted where they are listed), so its random order leaks nowhere.
-    entries: HashMap<u128, Entry<W>>,
+    entries: HashMap<Key, Entry<W>>,
     /// Finished keys, oldest first: the eviction order.
-    finished: VecDeque<u128>,
+    finished: VecDeque<Key>,
 }
 
 impl<W> DedupWindow<W> {
@@ -76,19 +121,27 @@ impl<W> DedupWindow<W> {
         }
     }
 
-    /// Registers an arrival of `key`; `waiter` is kept only when the
-    /// result is [`Begin::Joined`].
-    pub fn begin(&mut self, key: u128, waiter: W) -> Begin {
+    /// Registers an arrival of `key` for a call with `fingerprint`;
+    /// `waiter` is kept only when the result is [`Begin::Joined`].
+    pub fn begin(&mut self, key: Key, fingerprint: u64, waiter: W) -> Begin {
         match self.entries.get_mut(&key) {
             None => {
-                self.entries.insert(key, Entry::Running(Vec::new()));
+                let state = State::Running(Vec::new());
+                self.entries.insert(key, Entry { fingerprint, state });
                 Begin::Execute
             }
-            Some(Entry::Running(waiters)) => {
+            Some(entry) if entry.fingerprint != fingerprint => Begin::Mismatch,
+            Some(Entry {
+                state: State::Running(waiters),
+                ..
+            }) => {
                 waiters.push(waiter);
                 Begin::Joined
             }
-            Some(Entry::Done(outcome)) => Begin::Done(outcome.clone()),
+            Some(Entry {
+                state: State::Done(outcome),
+                ..
+            }) => Begin::Done(outcome.clone()),
         }
     }
 
@@ -96,14 +149,15 @@ impl<W> DedupWindow<W> {
     /// joined it. Evicts the oldest finished outcomes beyond the capacity.
     /// Finishing a key that is not running changes nothing and returns no
     /// waiters.
-    pub fn finish(&mut self, key: u128, outcome: Outcome) -> Vec<W> {
+    pub fn finish(&mut self, key: Key, outcome: Outcome) -> Vec<W> {
         let waiters = match self.entries.get_mut(&key) {
-            Some(entry @ Entry::Running(_)) => {
-                match std::mem::replace(entry, Entry::Done(outcome)) {
-                    Entry::Running(waiters) => waiters,
-                    Entry::Done(_) => Vec::new(),
-                }
-            }
+            Some(Entry {
+                state: state @ State::Running(_),
+                ..
+            }) => match std::mem::replace(state, State::Done(outcome)) {
+                State::Running(waiters) => waiters,
+                State::Done(_) => Vec::new(),
+            },
             // Unknown, or already done: keep the first outcome.
             _ => return Vec::new(),
         };
@@ -121,10 +175,10 @@ impl<W> DedupWindow<W> {
     /// never executed again) and its waiters, which belonged to the dead
     /// server, are dropped. Returns how many were interrupted.
     pub fn recover(&mut self) -> usize {
-        let mut running: Vec<u128> = self
+        let mut running: Vec<Key> = self
             .entries
             .iter()
-            .filter(|(_, e)| matches!(e, Entry::Running(_)))
+            .filter(|(_, e)| matches!(e.state, State::Running(_)))
             .map(|(k, _)| *k)
             .collect();
         // The finish order decides eviction order: make it the keys' order,
@@ -191,49 +245,83 @@ impl DedupStore {
 mod tests {
     use super::*;
 
+    fn k(key: u128) -> Key {
+        Key { client: 1, key }
+    }
+
     #[test]
     fn evicts_oldest_finished_beyond_capacity() {
         let mut w: DedupWindow<()> = DedupWindow::new(2);
-        for k in 0..3u128 {
-            assert_eq!(w.begin(k, ()), Begin::Execute);
-            w.finish(k, Ok(vec![k as u8]));
+        for n in 0..3u128 {
+            assert_eq!(w.begin(k(n), 0, ()), Begin::Execute);
+            w.finish(k(n), Ok(vec![n as u8]));
         }
         assert_eq!(w.len(), 2);
         // Key 0 was evicted: it would run again (the documented limit).
-        assert_eq!(w.begin(0, ()), Begin::Execute);
-        assert_eq!(w.begin(2, ()), Begin::Done(Ok(vec![2])));
+        assert_eq!(w.begin(k(0), 0, ()), Begin::Execute);
+        assert_eq!(w.begin(k(2), 0, ()), Begin::Done(Ok(vec![2])));
     }
 
     #[test]
     fn running_keys_are_never_evicted() {
         let mut w: DedupWindow<()> = DedupWindow::new(1);
-        assert_eq!(w.begin(1, ()), Begin::Execute);
-        for k in 2..5u128 {
-            w.begin(k, ());
-            w.finish(k, Ok(vec![]));
+        assert_eq!(w.begin(k(1), 0, ()), Begin::Execute);
+        for n in 2..5u128 {
+            w.begin(k(n), 0, ());
+            w.finish(k(n), Ok(vec![]));
         }
-        assert_eq!(w.begin(1, ()), Begin::Joined);
+        assert_eq!(w.begin(k(1), 0, ()), Begin::Joined);
     }
 
     #[test]
     fn recover_interrupts_running_and_keeps_finished() {
         let mut w: DedupWindow<u8> = DedupWindow::new(8);
-        w.begin(1, 0);
-        w.begin(1, 9);
-        w.begin(2, 0);
-        w.finish(2, Ok(vec![2]));
+        w.begin(k(1), 0, 0);
+        w.begin(k(1), 0, 9);
+        w.begin(k(2), 0, 0);
+        w.finish(k(2), Ok(vec![2]));
         assert_eq!(w.recover(), 1);
-        assert_eq!(w.begin(1, 0), Begin::Done(Err(RemoteError::Interrupted)));
-        assert_eq!(w.begin(2, 0), Begin::Done(Ok(vec![2])));
+        assert_eq!(
+            w.begin(k(1), 0, 0),
+            Begin::Done(Err(RemoteError::Interrupted))
+        );
+        assert_eq!(w.begin(k(2), 0, 0), Begin::Done(Ok(vec![2])));
     }
 
     #[test]
     fn finishing_twice_keeps_the_first_outcome() {
         let mut w: DedupWindow<()> = DedupWindow::new(8);
-        w.begin(1, ());
-        w.finish(1, Ok(vec![1]));
-        assert!(w.finish(1, Ok(vec![2])).is_empty());
-        assert_eq!(w.begin(1, ()), Begin::Done(Ok(vec![1])));
-        assert!(w.finish(99, Ok(vec![])).is_empty());
+        w.begin(k(1), 0, ());
+        w.finish(k(1), Ok(vec![1]));
+        assert!(w.finish(k(1), Ok(vec![2])).is_empty());
+        assert_eq!(w.begin(k(1), 0, ()), Begin::Done(Ok(vec![1])));
+        assert!(w.finish(k(99), Ok(vec![])).is_empty());
+    }
+
+    /// Fails on the window before scoping and fingerprints (keyed by the
+    /// bare key): client 2's key 5 was answered with client 1's outcome.
+    #[test]
+    fn keys_are_scoped_by_client_and_checked_by_fingerprint() {
+        let mut w: DedupWindow<()> = DedupWindow::new(8);
+        let (a, b) = (fingerprint("add", &[1, 2]), fingerprint("add", &[3, 4]));
+        assert_eq!(w.begin(Key { client: 1, key: 5 }, a, ()), Begin::Execute);
+        w.finish(Key { client: 1, key: 5 }, Ok(vec![3]));
+        assert_eq!(w.begin(Key { client: 2, key: 5 }, b, ()), Begin::Execute);
+        // Running or done, a different fingerprint never gets the outcome.
+        assert_eq!(w.begin(Key { client: 2, key: 5 }, a, ()), Begin::Mismatch);
+        assert_eq!(w.begin(Key { client: 1, key: 5 }, b, ()), Begin::Mismatch);
+        assert_eq!(
+            w.begin(Key { client: 1, key: 5 }, a, ()),
+            Begin::Done(Ok(vec![3]))
+        );
+    }
+
+    #[test]
+    fn fingerprints_separate_method_from_arguments() {
+        assert_ne!(fingerprint("ab", b"c"), fingerprint("a", b"bc"));
+        assert_eq!(fingerprint("add", b"xy"), fingerprint("add", b"xy"));
+        // Pinned: the fingerprint must not change between releases (a
+        // window kept across a restart compares fingerprints of both).
+        assert_eq!(fingerprint("", b""), 0xa8c7_f832_281a_39c5);
     }
 }

@@ -77,7 +77,7 @@
 //! ```
 //! use heddle::distributed::rpc::{Client, ClientConfig, RpcError, Router, ServerConfig, serve};
 //! use heddle::net::{Addr, Listener, Network, Tokio};
-//! use heddle::wire::binary::RemoteError;
+//! use heddle::wire::binary::{Refusal, RemoteError};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -104,7 +104,7 @@
 //! assert!(matches!(err, RpcError::Remote(RemoteError::Handler(m)) if m == "division by zero"));
 //! // A client without the token is refused.
 //! let intruder = Client::new(Tokio, addr, ClientConfig::new(b"guess".to_vec()));
-//! assert!(matches!(intruder.call::<_, i64>("add", &(1i64, 1i64)).await, Err(RpcError::Refused(_))));
+//! assert!(matches!(intruder.call::<_, i64>("add", &(1i64, 1i64)).await, Err(RpcError::Refused(Refusal::BadToken))));
 //!
 //! client.close().await;
 //! stop.cancel();
@@ -116,6 +116,9 @@
 
 pub mod client;
 pub mod dedup;
+#[cfg(feature = "defects")]
+pub mod defects;
+pub mod metrics;
 pub mod server;
 pub mod session;
 
@@ -123,7 +126,7 @@ pub use client::{Client, ClientConfig};
 pub use server::{Router, ServerConfig, serve};
 
 use crate::wire::WireError;
-use crate::wire::binary::RemoteError;
+use crate::wire::binary::{Refusal, RemoteError};
 
 /// Why a call failed, after any retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,11 +145,11 @@ pub enum RpcError {
         /// Attempts made.
         attempts: u32,
         /// What went wrong the last time.
-        cause: String,
+        cause: Unavailable,
     },
     /// The server refused the handshake (wrong token or protocol version).
     #[error("connection refused by the server: {0}")]
-    Refused(String),
+    Refused(Refusal),
     /// The server answered with an error (not retried unless it was
     /// `Overloaded` or `ShuttingDown` and the retries ran out).
     #[error("the server answered with an error: {0:?}")]
@@ -160,4 +163,62 @@ pub enum RpcError {
     /// [`Client::close`] was called.
     #[error("the client is closed")]
     Closed,
+}
+
+/// Why an attempt could not reach the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// Opening the stream failed.
+    #[error("connect failed: {0}")]
+    Connect(std::io::ErrorKind),
+    /// Connecting plus the handshake took longer than the connect timeout.
+    #[error("connecting took longer than the connect timeout")]
+    ConnectTimeout,
+    /// The connection ended during the handshake.
+    #[error("the handshake failed: {0}")]
+    Handshake(ConnectionEnd),
+    /// The connection ended while the attempt waited for its reply.
+    #[error("the connection was lost")]
+    ConnectionLost,
+}
+
+/// Why a connection ended (the client logs it; the handshake reports it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionEnd {
+    /// Every [`Client`] clone is gone.
+    #[error("the client was dropped")]
+    ClientDropped,
+    /// The peer closed the stream.
+    #[error("closed by the peer")]
+    ClosedByPeer,
+    /// Reading or writing failed.
+    #[error("i/o: {0}")]
+    Io(std::io::ErrorKind),
+    /// A write did not finish in time (the peer stopped reading).
+    #[error("a write timed out")]
+    WriteTimeout,
+    /// Nothing arrived since a call that timed out was sent: the stream is
+    /// stalled or half-open.
+    #[error("silent since a timed-out call was sent")]
+    Silent,
+    /// The bytes were not a valid frame or envelope.
+    #[error("malformed input: {0}")]
+    Malformed(WireError),
+    /// The peer sent an envelope that breaks the protocol.
+    #[error("protocol: {0}")]
+    Protocol(session::Violation),
+    /// The driver reused a call id still in flight (a bug).
+    #[error("call id {0} reused while in flight")]
+    IdReused(u64),
+}
+
+impl From<crate::net::framed::FramedError> for ConnectionEnd {
+    fn from(e: crate::net::framed::FramedError) -> Self {
+        use crate::net::framed::FramedError;
+        match e {
+            FramedError::Io(e) => ConnectionEnd::Io(e.kind()),
+            FramedError::Wire(w) => ConnectionEnd::Malformed(w),
+            FramedError::Truncated { .. } => ConnectionEnd::Io(std::io::ErrorKind::UnexpectedEof),
+        }
+    }
 }

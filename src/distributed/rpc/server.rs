@@ -6,10 +6,14 @@
 //! [`serve`] for an example.
 
 use super::dedup::{DedupStore, Outcome};
+#[cfg(feature = "defects")]
+use super::defects::ServerDefect;
+use super::metrics;
 use super::session::{Phase, ServerAction, ServerSession};
+use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
 use crate::net::framed::FrameReader;
 use crate::net::{Listener, Stream};
-use crate::wire::binary::{self, Call, Envelope, RemoteError, Reply};
+use crate::wire::binary::{self, Call, Envelope, Health, RemoteError, Reply, Secret, TraceContext};
 use crate::wire::frame::FrameCodec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,10 +24,12 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use tracing::Instrument;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -113,9 +119,12 @@ impl Router {
 ///     .max_in_flight(32)
 ///     .idle_timeout(Duration::from_secs(10));
 /// ```
+///
+/// The token is a [`Secret`]: `Debug` shows `Secret(<redacted>)`, and the
+/// handshake compares it in constant time.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    token: Vec<u8>,
+    token: Secret,
     max_connections: usize,
     max_in_flight: u32,
     handshake_timeout: Duration,
@@ -123,7 +132,15 @@ pub struct ServerConfig {
     codec: FrameCodec,
     dedup_capacity: usize,
     dedup: Option<DedupStore>,
-    no_dedup: bool,
+    observer: Option<Arc<dyn Observer>>,
+    #[cfg(feature = "defects")]
+    defect: Option<ServerDefect>,
+}
+
+impl std::fmt::Debug for dyn Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl ServerConfig {
@@ -132,9 +149,9 @@ impl ServerConfig {
     /// with no call running is closed after 30 s without a frame, frames up
     /// to [`DEFAULT_MAX_FRAME`](crate::wire::frame::DEFAULT_MAX_FRAME), a
     /// de-duplication window of 100 000 outcomes private to this server.
-    pub fn new(token: Vec<u8>) -> Self {
+    pub fn new(token: impl Into<Secret>) -> Self {
         Self {
-            token,
+            token: token.into(),
             max_connections: 1024,
             max_in_flight: 64,
             handshake_timeout: Duration::from_secs(5),
@@ -142,7 +159,9 @@ impl ServerConfig {
             codec: FrameCodec::default(),
             dedup_capacity: 100_000,
             dedup: None,
-            no_dedup: false,
+            observer: None,
+            #[cfg(feature = "defects")]
+            defect: None,
         }
     }
 
@@ -195,14 +214,48 @@ impl ServerConfig {
         self
     }
 
-    /// Test-only: ignore idempotency keys, so a retried call runs again —
-    /// the guide's RPC defect, kept so the simulation tests can show that
-    /// they catch it. Never use it.
-    #[doc(hidden)]
-    pub fn guide_defect_no_dedup(mut self) -> Self {
-        self.no_dedup = true;
+    /// Tells `observer` about every call and connection.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
         self
     }
+
+    /// Test equipment (feature `defects`): plants `defect`.
+    #[cfg(feature = "defects")]
+    pub fn planted_defect(mut self, defect: ServerDefect) -> Self {
+        self.defect = Some(defect);
+        self
+    }
+
+    #[cfg(feature = "defects")]
+    fn planted(&self, defect: ServerDefect) -> bool {
+        self.defect == Some(defect)
+    }
+
+    /// A fresh session for one connection.
+    fn session(&self) -> ServerSession {
+        let session = ServerSession::new(self.token.clone(), self.max_in_flight);
+        #[cfg(feature = "defects")]
+        let session = session.with_defect(self.defect);
+        session
+    }
+}
+
+/// Watches the calls on a server's connections: for audits, and for the
+/// simulator's invariants (every call the server accepted is answered or
+/// its connection closed; no connection is left with calls in flight).
+/// Called on the connection's task; keep it cheap.
+pub trait Observer: Send + Sync {
+    /// Connection `conn` (numbered from 0 per [`serve`]) received call `id`,
+    /// carrying the caller's `trace` context.
+    fn accepted(&self, conn: u64, id: u64, trace: Option<TraceContext>);
+    /// Connection `conn` queued the reply to call `id` for writing.
+    fn answered(&self, conn: u64, id: u64);
+    /// After each batch of events: calls the connection admitted and has
+    /// not answered.
+    fn in_flight(&self, conn: u64, calls: usize);
+    /// Connection `conn` ended (after its admitted calls finished).
+    fn closed(&self, conn: u64);
 }
 
 /// Answers a duplicate that joined a running execution: the connection it
@@ -217,6 +270,7 @@ struct Shared {
     router: Router,
     config: ServerConfig,
     store: DedupStore,
+    next_conn: AtomicU64,
 }
 
 impl Shared {
@@ -227,7 +281,11 @@ impl Shared {
         &self,
         keyed: bool,
     ) -> Option<std::sync::MutexGuard<'_, super::dedup::DedupWindow<Joiner>>> {
-        (keyed && !self.config.no_dedup).then(|| self.store.lock())
+        #[cfg(feature = "defects")]
+        if self.config.planted(ServerDefect::NoDedup) {
+            return None;
+        }
+        keyed.then(|| self.store.lock())
     }
 }
 
@@ -283,6 +341,7 @@ pub async fn serve<L: Listener>(
         router,
         config,
         store,
+        next_conn: AtomicU64::new(0),
     });
     crate::net::serve_connections(
         &listener,
@@ -302,32 +361,31 @@ pub async fn serve<L: Listener>(
 }
 
 /// Why a connection ended early.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum End {
-    Io(io::Error),
+    #[error("{0}")]
+    Io(IoEnd),
+    #[error("{0} timed out")]
     Timeout(&'static str),
-    Protocol(String),
-}
-
-impl Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::Io(e) => write!(f, "i/o: {e}"),
-            End::Timeout(what) => write!(f, "{what} timed out"),
-            End::Protocol(what) => write!(f, "protocol: {what}"),
-        }
-    }
+    #[error("malformed envelope: {0}")]
+    Malformed(crate::wire::WireError),
 }
 
 /// One connection's state between events.
 struct Conn<'a> {
     shared: &'a Shared,
+    /// This connection's number, for the [`Observer`].
+    conn: u64,
     session: ServerSession,
     join_tx: mpsc::UnboundedSender<(u64, Outcome)>,
+    join_rx: mpsc::UnboundedReceiver<(u64, Outcome)>,
     /// Handlers that did not finish at once, run as tasks.
     running: JoinSet<Outcome>,
-    /// Task id → (call id, idempotency key), to answer a handler that panicked.
-    calls: BTreeMap<tokio::task::Id, (u64, Option<u128>)>,
+    /// Task id → (call id, idempotency key, start), to answer the call
+    /// (also when its handler panicked) and time it.
+    calls: BTreeMap<tokio::task::Id, (u64, Option<u128>, Instant)>,
+    /// This connection's share of the in-flight gauge.
+    gauged: usize,
     reading: bool,
     /// Set when the connection broke: nothing more is read or written, but
     /// the calls already running still finish, so that their keys' outcomes
@@ -341,6 +399,9 @@ impl Conn<'_> {
     fn on_frame(&mut self, bytes: &[u8]) {
         let actions = match binary::decode::<Envelope>(bytes) {
             Ok(envelope) => {
+                if let (Some(o), Envelope::Call(call)) = (&self.shared.config.observer, &envelope) {
+                    o.accepted(self.conn, call.id, call.trace);
+                }
                 let keyed = matches!(
                     &envelope,
                     Envelope::Call(Call {
@@ -357,13 +418,13 @@ impl Conn<'_> {
                     })
             }
             Err(e) => {
-                self.broken = Some(End::Protocol(e.to_string()));
+                self.broken = Some(End::Malformed(e));
                 vec![ServerAction::Close]
             }
         };
         for action in actions {
             match action {
-                ServerAction::Send(envelope) => push(&mut self.out, envelope, &self.shared.config),
+                ServerAction::Send(envelope) => self.send(envelope),
                 ServerAction::Execute(call) => self.execute(call),
                 ServerAction::Close => self.reading = false,
             }
@@ -374,15 +435,30 @@ impl Conn<'_> {
     /// wake-up), as a task otherwise.
     fn execute(&mut self, call: Call) {
         let (id, key) = (call.id, call.idempotency_key);
-        let mut handler = self.shared.router.dispatch(call);
+        let trace = call.trace.unwrap_or(TraceContext {
+            trace_id: 0,
+            span_id: 0,
+        });
+        let span = tracing::debug_span!(
+            "rpc.serve",
+            id,
+            method = call.method.as_str(),
+            trace_id = trace.trace_id,
+            parent_span_id = trace.span_id,
+        );
+        let start = Instant::now();
+        let mut handler = self.shared.router.dispatch(call).instrument(span);
         let mut cx = Context::from_waker(Waker::noop());
         // A future may be polled with any waker; the task's own waker
         // replaces this one at its first poll.
-        match panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx))) {
-            Ok(Poll::Ready(outcome)) => self.on_done(id, key, outcome),
+        match panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut handler).poll(&mut cx))) {
+            Ok(Poll::Ready(outcome)) => {
+                record_latency(start);
+                self.on_done(id, key, outcome);
+            }
             Ok(Poll::Pending) => {
                 let task = self.running.spawn(handler);
-                self.calls.insert(task.id(), (id, key));
+                self.calls.insert(task.id(), (id, key, start));
             }
             Err(_panic) => self.on_done(
                 id,
@@ -404,7 +480,8 @@ impl Conn<'_> {
                 (e.id(), Err(RemoteError::Panicked(why.to_owned())))
             }
         };
-        if let Some((id, key)) = self.calls.remove(&task) {
+        if let Some((id, key, start)) = self.calls.remove(&task) {
+            record_latency(start);
             self.on_done(id, key, outcome);
         }
     }
@@ -417,19 +494,142 @@ impl Conn<'_> {
         };
         if let Envelope::Reply(Reply { outcome, .. }) = &reply {
             for j in joined {
+                #[cfg(feature = "defects")]
+                let j = match self.shared.config.planted(ServerDefect::JoinWrongId) {
+                    true => Joiner { id, ..j },
+                    false => j,
+                };
                 // A closed connection no longer needs its answer.
                 let _ = j.tx.send((j.id, outcome.clone()));
             }
         }
-        push(&mut self.out, reply, &self.shared.config);
+        self.send(reply);
     }
 
     fn on_joined(&mut self, id: u64, outcome: Outcome) {
-        push(
-            &mut self.out,
-            self.session.on_joined(id, outcome),
-            &self.shared.config,
-        );
+        let reply = self.session.on_joined(id, outcome);
+        self.send(reply);
+    }
+
+    /// Moves the in-flight gauge by this connection's change since the
+    /// last call.
+    fn gauge(&mut self) {
+        let now = self.session.in_flight();
+        if now != self.gauged {
+            let gauge = ::metrics::gauge!(metrics::SERVER_IN_FLIGHT);
+            if now > self.gauged {
+                gauge.increment((now - self.gauged) as f64);
+            } else {
+                gauge.decrement((self.gauged - now) as f64);
+            }
+            self.gauged = now;
+        }
+    }
+
+    /// What the loop does next; moves the frames queued meanwhile to `out`.
+    fn flow(&mut self, out: &mut Vec<u8>) -> Flow<End> {
+        out.append(&mut self.out);
+        match self.broken.take() {
+            Some(e) => Flow::End(e),
+            None if !self.reading => Flow::StopReading,
+            None => Flow::Continue,
+        }
+    }
+
+    /// Queues `envelope` for the next flush.
+    fn send(&mut self, envelope: Envelope) {
+        if let (Some(o), Envelope::Reply(r)) = (&self.shared.config.observer, &envelope) {
+            o.answered(self.conn, r.id);
+        }
+        push(&mut self.out, envelope, &self.shared.config);
+    }
+}
+
+/// A finished handler task, or the answer to a joined duplicate.
+enum Event {
+    Task(Result<(tokio::task::Id, Outcome), tokio::task::JoinError>),
+    Joined((u64, Outcome)),
+}
+
+/// One connection is a [`Protocol`] for the shared [`driver`](crate::net::driver).
+impl Protocol for Conn<'_> {
+    type Event = Event;
+    type End = End;
+
+    async fn next_event(&mut self) -> Event {
+        tokio::select! {
+            biased;
+            Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                Event::Task(done)
+            }
+            Some(joined) = self.join_rx.recv() => Event::Joined(joined),
+            // `join_rx` never ends: this connection holds a sender.
+            else => std::future::pending().await,
+        }
+    }
+
+    fn try_event(&mut self) -> Option<Event> {
+        if let Some(done) = self.running.try_join_next_with_id() {
+            return Some(Event::Task(done));
+        }
+        self.join_rx.try_recv().ok().map(Event::Joined)
+    }
+
+    fn on_event(&mut self, event: Event, out: &mut Vec<u8>) -> Flow<End> {
+        match event {
+            Event::Task(done) => self.on_task(done),
+            Event::Joined((id, outcome)) => self.on_joined(id, outcome),
+        }
+        self.flow(out)
+    }
+
+    fn on_frame(&mut self, frame: &[u8], out: &mut Vec<u8>) -> Flow<End> {
+        self.on_frame(frame);
+        self.flow(out)
+    }
+
+    fn on_idle(&mut self) -> End {
+        End::Timeout(match self.session.phase() {
+            Phase::Handshake => "handshake",
+            _ => "idle connection",
+        })
+    }
+
+    fn on_io(&mut self, e: IoEnd) -> End {
+        End::Io(e)
+    }
+
+    /// Draining: calls already admitted finish; frames are still read while
+    /// they run, so new calls are answered `ShuttingDown` and health checks
+    /// `Draining`.
+    fn on_shutdown(&mut self) -> bool {
+        self.session.drain();
+        true
+    }
+
+    fn busy(&self) -> bool {
+        self.session.in_flight() > 0
+    }
+
+    fn wants_read(&self) -> bool {
+        // A draining connection stops reading once its calls are done.
+        let drained = self.session.health() == Health::Draining && !self.busy();
+        self.reading && !drained
+    }
+
+    fn idle_limit(&self) -> Option<Duration> {
+        let config = &self.shared.config;
+        Some(match self.session.phase() {
+            Phase::Handshake => config.handshake_timeout,
+            _ => config.idle_timeout,
+        })
+    }
+
+    fn after_batch(&mut self) {
+        self.gauge();
+        if let Some(o) = &self.shared.config.observer {
+            o.in_flight(self.conn, self.session.in_flight());
+        }
     }
 }
 
@@ -441,95 +641,31 @@ async fn connection<S: Stream>(
     let config = &shared.config;
     let (rd, mut wr) = tokio::io::split(stream);
     let mut reader = FrameReader::new(rd, config.codec);
-    let (join_tx, mut join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
+    let (join_tx, join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
     let mut c = Conn {
         shared,
-        session: ServerSession::new(config.token.clone(), config.max_in_flight),
+        conn: shared.next_conn.fetch_add(1, Relaxed),
+        session: config.session(),
         join_tx,
+        join_rx,
         running: JoinSet::new(),
         calls: BTreeMap::new(),
+        gauged: 0,
         reading: true,
         broken: None,
         out: Vec::new(),
     };
-    // One timer for the connection's life, re-armed only when it fires:
-    // frames only move `last_frame`, so a busy connection costs no timer
-    // operations per frame.
-    let mut last_frame = Instant::now();
-    let mut limit = config.handshake_timeout;
-    let idle = tokio::time::sleep_until(last_frame + limit);
-    tokio::pin!(idle);
+    let limits = Limits::new(config.idle_timeout);
+    let end = driver::drive(&mut c, &mut reader, &mut wr, &limits, Some(&shutdown)).await;
+    ::metrics::gauge!(metrics::SERVER_IN_FLIGHT).decrement(c.gauged as f64);
+    if let Some(o) = &config.observer {
+        o.closed(c.conn);
+    }
+    end
+}
 
-    let stopping = shutdown.cancelled();
-    tokio::pin!(stopping);
-    while c.reading || c.session.in_flight() > 0 {
-        tokio::select! {
-            biased;
-            () = &mut stopping, if c.reading => {
-                c.session.drain();
-                c.reading = false;
-            }
-            Some(done) = c.running.join_next_with_id(), if !c.running.is_empty() => c.on_task(done),
-            Some((id, outcome)) = join_rx.recv() => c.on_joined(id, outcome),
-            frame = reader.next(), if c.reading => match frame {
-                Ok(Some(bytes)) => {
-                    last_frame = Instant::now();
-                    limit = config.idle_timeout;
-                    c.on_frame(&bytes);
-                }
-                Ok(None) => c.reading = false,
-                Err(e) => {
-                    c.broken = Some(End::Protocol(e.to_string()));
-                    c.reading = false;
-                }
-            },
-            () = &mut idle, if c.reading && c.session.in_flight() == 0 => {
-                let due = last_frame + limit;
-                if Instant::now() < due {
-                    idle.as_mut().reset(due);
-                } else {
-                    let what = if c.session.phase() == Phase::Handshake { "handshake" } else { "idle connection" };
-                    c.broken = Some(End::Timeout(what));
-                    c.reading = false;
-                }
-            }
-        }
-        // Handle everything else that is ready before writing, so that calls
-        // arriving or finishing together are answered with one write.
-        loop {
-            if c.reading {
-                match reader.next_buffered() {
-                    Ok(Some(bytes)) => {
-                        c.on_frame(&bytes);
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        c.broken = Some(End::Protocol(e.to_string()));
-                        c.reading = false;
-                    }
-                }
-            }
-            if let Some(done) = c.running.try_join_next_with_id() {
-                c.on_task(done);
-            } else if let Ok((id, outcome)) = join_rx.try_recv() {
-                c.on_joined(id, outcome);
-            } else {
-                break;
-            }
-        }
-        if c.broken.is_some() {
-            c.out.clear();
-        } else if let Err(e) = flush(&mut wr, &mut c.out, config.idle_timeout).await {
-            c.broken = Some(e);
-            c.reading = false;
-        }
-    }
-    if c.broken.is_none() {
-        // Let the client see the end of the stream.
-        let _ = tokio::time::timeout(config.idle_timeout, wr.shutdown()).await;
-    }
-    c.broken.map_or(Ok(()), Err)
+fn record_latency(start: Instant) {
+    ::metrics::histogram!(metrics::SERVER_CALL_SECONDS).record(start.elapsed().as_secs_f64());
 }
 
 /// Appends `envelope` as one frame to `out`. A reply too large for a frame
@@ -550,29 +686,5 @@ fn push(out: &mut Vec<u8>, envelope: Envelope, config: &ServerConfig) {
         if let Err(error) = frame(out, &replacement) {
             tracing::warn!(%error, "rpc: error reply not encodable either");
         }
-    }
-}
-
-/// Writes what `out` holds, within `limit`.
-async fn flush<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    out: &mut Vec<u8>,
-    limit: Duration,
-) -> Result<(), End> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(limit, async {
-        w.write_all(out).await?;
-        w.flush().await
-    })
-    .await
-    {
-        Ok(Ok(())) => {
-            out.clear();
-            Ok(())
-        }
-        Ok(Err(e)) => Err(End::Io(e)),
-        Err(_elapsed) => Err(End::Timeout("write")),
     }
 }

@@ -19,14 +19,14 @@
 //! use heddle::wire::binary::{Call, Envelope};
 //!
 //! let mut server = ServerSession::new(b"secret".to_vec(), 8);
-//! let mut client: ClientSession<&str> = ClientSession::new(b"secret".to_vec());
+//! let mut client: ClientSession<&str> = ClientSession::new(b"secret".to_vec(), 17);
 //! let mut dedup: DedupWindow<u64> = DedupWindow::new(16);
 //!
 //! let welcome = server.on_envelope(client.hello(), Some(&mut dedup), |id| id);
 //! let [ServerAction::Send(welcome)] = &welcome[..] else { panic!() };
 //! assert_eq!(client.on_envelope(welcome.clone()), ClientEvent::Ready { max_in_flight: 8 });
 //!
-//! let call = Call { id: 1, method: "add".into(), idempotency_key: Some(5), args: vec![] };
+//! let call = Call { id: 1, method: "add".into(), idempotency_key: Some(5), args: vec![], trace: None };
 //! client.register(1, "caller", 0);
 //! let actions = server.on_envelope(Envelope::Call(call), Some(&mut dedup), |id| id);
 //! assert!(matches!(&actions[..], [ServerAction::Execute(c)] if c.id == 1));
@@ -35,12 +35,33 @@
 //! assert_eq!(client.on_envelope(reply), ClientEvent::Completed { waiter: "caller", outcome: Ok(vec![42]) });
 //! ```
 
-use super::dedup::{Begin, DedupWindow, Outcome};
-use crate::wire::binary::{Call, Envelope, RemoteError, Reply};
+use super::dedup::{Begin, DedupWindow, Key, Outcome, fingerprint};
+#[cfg(feature = "defects")]
+use super::defects::ServerDefect;
+use crate::wire::binary::{self, Call, Envelope, Health, Refusal, RemoteError, Reply, Secret};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The RPC protocol version this build speaks (sent in `Hello`).
-pub const PROTOCOL: u16 = 1;
+pub const PROTOCOL: u16 = 2;
+
+/// The method every server answers itself, without a handler: an unkeyed
+/// call to it returns [`Health`] (serving or draining), even while the
+/// server drains or is at its in-flight limit. A route of this name is
+/// never reached.
+pub const HEALTH_METHOD: &str = "health";
+
+/// How the server broke the protocol, as seen by a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// An envelope that makes no sense at this point of the connection.
+    #[error("unexpected {kind} {when} the handshake")]
+    Unexpected {
+        /// The envelope's kind (`Welcome`, `Reply`, ...).
+        kind: &'static str,
+        /// `"before"` or `"after"`.
+        when: &'static str,
+    },
+}
 
 /// Where a server connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,24 +90,63 @@ pub enum ServerAction {
 #[derive(Debug)]
 pub struct ServerSession {
     phase: Phase,
-    token: Vec<u8>,
+    token: Secret,
+    /// The client id presented at the handshake: the scope of its keys.
+    client: u128,
     max_in_flight: u32,
     /// Calls admitted and not yet answered (executing or joined).
     in_flight: BTreeSet<u64>,
     draining: bool,
+    #[cfg(feature = "defects")]
+    defect: Option<ServerDefect>,
 }
 
 impl ServerSession {
     /// A connection that accepts clients presenting `token`, running at most
     /// `max_in_flight` of their calls at once (at least 1).
-    pub fn new(token: Vec<u8>, max_in_flight: u32) -> Self {
+    pub fn new(token: impl Into<Secret>, max_in_flight: u32) -> Self {
         Self {
             phase: Phase::Handshake,
-            token,
+            token: token.into(),
+            client: 0,
             max_in_flight: max_in_flight.max(1),
             in_flight: BTreeSet::new(),
             draining: false,
+            #[cfg(feature = "defects")]
+            defect: None,
         }
+    }
+
+    /// Test equipment: the same session with a planted defect.
+    #[cfg(feature = "defects")]
+    pub fn with_defect(mut self, defect: Option<ServerDefect>) -> Self {
+        self.defect = defect;
+        self
+    }
+
+    #[cfg(feature = "defects")]
+    fn planted(&self, defect: ServerDefect) -> bool {
+        self.defect == Some(defect)
+    }
+
+    /// The client id presented at the handshake (0 before it).
+    pub fn client(&self) -> u128 {
+        self.client
+    }
+
+    /// Whether the server is serving or draining, as [`HEALTH_METHOD`]
+    /// answers.
+    pub fn health(&self) -> Health {
+        if self.draining {
+            Health::Draining
+        } else {
+            Health::Serving
+        }
+    }
+
+    /// The ids of the calls admitted and not yet answered, in order.
+    pub fn in_flight_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.in_flight.iter().copied()
     }
 
     /// The current phase.
@@ -116,15 +176,24 @@ impl ServerSession {
         join: impl FnOnce(u64) -> W,
     ) -> Vec<ServerAction> {
         match (self.phase, envelope) {
-            (Phase::Handshake, Envelope::Hello { protocol, token }) => {
+            (
+                Phase::Handshake,
+                Envelope::Hello {
+                    protocol,
+                    token,
+                    client,
+                },
+            ) => {
                 if protocol != PROTOCOL {
-                    self.refuse(format!(
-                        "protocol {protocol} not supported (this server speaks {PROTOCOL})"
-                    ))
-                } else if token != self.token {
-                    self.refuse("bad token".to_owned())
+                    self.refuse(Refusal::Protocol {
+                        found: protocol,
+                        supported: PROTOCOL,
+                    })
+                } else if !token.ct_eq(&self.token) {
+                    self.refuse(Refusal::BadToken)
                 } else {
                     self.phase = Phase::Ready;
+                    self.client = client;
                     vec![ServerAction::Send(Envelope::Welcome {
                         max_in_flight: self.max_in_flight,
                     })]
@@ -140,7 +209,11 @@ impl ServerSession {
         }
     }
 
-    fn refuse(&mut self, reason: String) -> Vec<ServerAction> {
+    fn refuse(&mut self, reason: Refusal) -> Vec<ServerAction> {
+        super::metrics::refused(match reason {
+            Refusal::BadToken => "bad_token",
+            Refusal::Protocol { .. } => "protocol",
+        });
         self.phase = Phase::Closed;
         vec![
             ServerAction::Send(Envelope::Refused { reason }),
@@ -162,7 +235,19 @@ impl ServerSession {
             self.phase = Phase::Closed;
             return vec![ServerAction::Close];
         }
-        let refuse = |e| vec![ServerAction::Send(reply(id, Err(e)))];
+        ::metrics::counter!(super::metrics::SERVER_CALLS).increment(1);
+        let refuse = |e: RemoteError| {
+            super::metrics::refused(match e {
+                RemoteError::ShuttingDown => "shutting_down",
+                RemoteError::Overloaded => "overloaded",
+                _ => "key_reused",
+            });
+            vec![ServerAction::Send(reply(id, Err(e)))]
+        };
+        if call.method == HEALTH_METHOD && call.idempotency_key.is_none() {
+            let health = binary::to_vec(&self.health()).map_err(|_| RemoteError::Overloaded);
+            return vec![ServerAction::Send(reply(id, health))];
+        }
         if self.draining {
             return refuse(RemoteError::ShuttingDown);
         }
@@ -170,17 +255,43 @@ impl ServerSession {
             return refuse(RemoteError::Overloaded);
         }
         if let (Some(key), Some(window)) = (call.idempotency_key, dedup) {
-            match window.begin(key, join(id)) {
+            let fingerprint = self.fingerprint(&call);
+            match window.begin(self.scoped(key), fingerprint, join(id)) {
                 Begin::Execute => {}
                 Begin::Joined => {
+                    ::metrics::counter!(super::metrics::SERVER_DEDUP_HITS).increment(1);
                     self.in_flight.insert(id);
                     return Vec::new();
                 }
-                Begin::Done(outcome) => return vec![ServerAction::Send(reply(id, outcome))],
+                Begin::Done(outcome) => {
+                    ::metrics::counter!(super::metrics::SERVER_DEDUP_HITS).increment(1);
+                    return vec![ServerAction::Send(reply(id, outcome))];
+                }
+                Begin::Mismatch => return refuse(RemoteError::KeyReused),
             }
         }
         self.in_flight.insert(id);
         vec![ServerAction::Execute(call)]
+    }
+
+    /// The window's key for this client's idempotency `key`.
+    fn scoped(&self, key: u128) -> Key {
+        #[cfg(feature = "defects")]
+        if self.planted(ServerDefect::TrustBareKey) {
+            return Key { client: 0, key };
+        }
+        Key {
+            client: self.client,
+            key,
+        }
+    }
+
+    fn fingerprint(&self, call: &Call) -> u64 {
+        #[cfg(feature = "defects")]
+        if self.planted(ServerDefect::TrustBareKey) {
+            return 0;
+        }
+        fingerprint(&call.method, &call.args)
     }
 
     /// The handler of call `id` (with idempotency `key`) returned `outcome`:
@@ -196,7 +307,7 @@ impl ServerSession {
     ) -> (Envelope, Vec<W>) {
         self.in_flight.remove(&id);
         let joined = match (key, dedup) {
-            (Some(key), Some(window)) => window.finish(key, outcome.clone()),
+            (Some(key), Some(window)) => window.finish(self.scoped(key), outcome.clone()),
             _ => Vec::new(),
         };
         (reply(id, outcome), joined)
@@ -205,6 +316,10 @@ impl ServerSession {
     /// A duplicate call `id` that joined a running execution gets its
     /// outcome: the reply to send.
     pub fn on_joined(&mut self, id: u64, outcome: Outcome) -> Envelope {
+        #[cfg(feature = "defects")]
+        if self.planted(ServerDefect::JoinLeak) {
+            return reply(id, outcome);
+        }
         self.in_flight.remove(&id);
         reply(id, outcome)
     }
@@ -233,7 +348,7 @@ pub enum ClientEvent<W> {
         max_in_flight: u32,
     },
     /// The server refused the handshake.
-    Refused(String),
+    Refused(Refusal),
     /// A call finished: hand `outcome` to `waiter`.
     Completed {
         /// Whoever waits for the call.
@@ -244,13 +359,14 @@ pub enum ClientEvent<W> {
     /// A reply for a call nobody waits for any more (it timed out); ignored.
     Late(u64),
     /// The server broke the protocol; drop the connection.
-    Violation(String),
+    Violation(Violation),
 }
 
 /// The client end of one connection: the calls waiting for replies.
 #[derive(Debug)]
 pub struct ClientSession<W> {
-    token: Vec<u8>,
+    token: Secret,
+    client: u128,
     ready: bool,
     /// Call id → (waiter, time the call was sent, in the driver's clock units).
     waiting: BTreeMap<u64, (W, u64)>,
@@ -259,10 +375,11 @@ pub struct ClientSession<W> {
 }
 
 impl<W> ClientSession<W> {
-    /// A connection that will present `token`.
-    pub fn new(token: Vec<u8>) -> Self {
+    /// A connection that will present `token` and client id `client`.
+    pub fn new(token: impl Into<Secret>, client: u128) -> Self {
         Self {
-            token,
+            token: token.into(),
+            client,
             ready: false,
             waiting: BTreeMap::new(),
             last_heard: None,
@@ -274,6 +391,7 @@ impl<W> ClientSession<W> {
         Envelope::Hello {
             protocol: PROTOCOL,
             token: self.token.clone(),
+            client: self.client,
         }
     }
 
@@ -311,11 +429,10 @@ impl<W> ClientSession<W> {
                 Some((waiter, _)) => ClientEvent::Completed { waiter, outcome },
                 None => ClientEvent::Late(id),
             },
-            (ready, other) => ClientEvent::Violation(format!(
-                "unexpected {} {} the handshake",
-                kind(&other),
-                if ready { "after" } else { "before" }
-            )),
+            (ready, other) => ClientEvent::Violation(Violation::Unexpected {
+                kind: kind(&other),
+                when: if ready { "after" } else { "before" },
+            }),
         }
     }
 
@@ -369,6 +486,7 @@ mod tests {
             method: "m".into(),
             idempotency_key: key,
             args: vec![],
+            trace: None,
         })
     }
 
@@ -376,7 +494,8 @@ mod tests {
         let mut s = ServerSession::new(b"t".to_vec(), max);
         let hello = Envelope::Hello {
             protocol: PROTOCOL,
-            token: b"t".to_vec(),
+            token: Secret::new(b"t".to_vec()),
+            client: 1,
         };
         s.on_envelope::<u64>(hello, None, |i| i);
         assert_eq!(s.phase(), Phase::Ready);
@@ -389,7 +508,8 @@ mod tests {
         let out = s.on_envelope::<u64>(
             Envelope::Hello {
                 protocol: PROTOCOL,
-                token: b"x".to_vec(),
+                token: Secret::new(b"x".to_vec()),
+                client: 1,
             },
             None,
             |i| i,
@@ -397,7 +517,9 @@ mod tests {
         assert!(matches!(
             &out[..],
             [
-                ServerAction::Send(Envelope::Refused { .. }),
+                ServerAction::Send(Envelope::Refused {
+                    reason: Refusal::BadToken
+                }),
                 ServerAction::Close
             ]
         ));
@@ -465,7 +587,7 @@ mod tests {
 
     #[test]
     fn client_matches_replies_and_judges_silence() {
-        let mut c: ClientSession<&str> = ClientSession::new(b"t".to_vec());
+        let mut c: ClientSession<&str> = ClientSession::new(b"t".to_vec(), 1);
         assert!(matches!(
             c.on_envelope(reply(1, Ok(vec![]))),
             ClientEvent::Violation(_)
