@@ -1,0 +1,3 @@
+//! Pieces shared by the benches.
+
+pub mod raw;
