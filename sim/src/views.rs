@@ -81,7 +81,10 @@ pub fn svg(o: &Outcome) -> String {
                 e.host == f
                     || e.peer.as_deref() == Some(f)
                     || e.host == "*"
-                    || matches!(e.kind.as_str(), "crash" | "restart" | "bounce")
+                    || matches!(
+                        e.kind.as_str(),
+                        "crash" | "restart" | "bounce" | "pause" | "resume"
+                    )
             }
         })
         .collect();
@@ -213,30 +216,15 @@ pub fn svg(o: &Outcome) -> String {
             secs(t)
         );
     }
-    // Crashed stretches of lanes.
-    let mut down: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in events {
-        match e.kind.as_str() {
-            "crash" => {
-                down.insert(&e.host, e.t_us);
-            }
-            "restart" | "bounce" | "heal" => {
-                let ended: Vec<&str> = if e.kind == "heal" {
-                    down.keys().copied().collect()
-                } else {
-                    vec![e.host.as_str()]
-                };
-                for h in ended {
-                    if let Some(from) = down.remove(h) {
-                        crashed(&mut s, x(h), y(from), y(e.t_us), t0, t1, from, e.t_us);
-                    }
-                }
-            }
-            _ => {}
+    // Crashed and paused stretches of lanes.
+    for (what, color, start, ends) in [
+        (CRASHED, "#333", "crash", &["restart", "bounce", "heal"][..]),
+        (PAUSED, "#1f77b4", "pause", &["resume", "heal"][..]),
+    ] {
+        for (h, from, to) in stretches(events, start, ends) {
+            let (y2, to) = to.map_or((bottom, t1), |to| (y(to), to));
+            stretch(&mut s, what, color, x(h), y(from), y2, (t0, t1), (from, to));
         }
-    }
-    for (h, from) in down {
-        crashed(&mut s, x(h), y(from), bottom, t0, t1, from, t1);
     }
     // Messages: index deliveries and drops by message id.
     let mut ends: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
@@ -378,10 +366,11 @@ pub fn svg(o: &Outcome) -> String {
     let mut labels: BTreeMap<u64, (Vec<String>, &str)> = BTreeMap::new();
     for e in events.iter().filter(|e| row.contains_key(&e.t_us)) {
         let color = match e.kind.as_str() {
-            "partition" | "partition_oneway" | "hold_link" | "loss" | "crash" | "bounce" => {
-                "#8a2be2"
+            "partition" | "partition_oneway" | "hold_link" | "loss" | "crash" | "bounce"
+            | "pause" => "#8a2be2",
+            "repair" | "repair_oneway" | "release" | "loss_off" | "restart" | "resume" | "heal" => {
+                "#2a7a2a"
             }
-            "repair" | "repair_oneway" | "release" | "loss_off" | "restart" | "heal" => "#2a7a2a",
             "violation" | "liveness" => "#e00000",
             _ => continue,
         };
@@ -406,14 +395,60 @@ pub fn svg(o: &Outcome) -> String {
     s
 }
 
+/// Label of a crashed stretch of a lane.
+const CRASHED: &str = "crashed";
+/// Label of a paused stretch of a lane.
+const PAUSED: &str = "paused";
+
+/// The stretches of time each host spent between a `start` event and the
+/// next of `ends` (`heal` ends every host's): (host, from, to), `to` `None`
+/// when the trace ends first. In order of their end, then host name.
+fn stretches<'a>(
+    events: &[&'a TraceEvent],
+    start: &str,
+    ends: &[&str],
+) -> Vec<(&'a str, u64, Option<u64>)> {
+    let mut open: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in events {
+        if e.kind == start {
+            open.insert(&e.host, e.t_us);
+        } else if ends.contains(&e.kind.as_str()) {
+            let ended: Vec<&str> = if e.kind == "heal" {
+                open.keys().copied().collect()
+            } else {
+                vec![e.host.as_str()]
+            };
+            for h in ended {
+                if let Some(from) = open.remove(h) {
+                    out.push((h, from, Some(e.t_us)));
+                }
+            }
+        }
+    }
+    out.extend(open.into_iter().map(|(h, from)| (h, from, None)));
+    out
+}
+
+/// A shaded, labelled stretch `(from, to)` of the lane at `lx`, drawn from
+/// `y1` to `y2` if it meets the window `(t0, t1)`.
 #[allow(clippy::too_many_arguments)]
-fn crashed(s: &mut String, lx: f64, y1: f64, y2: f64, t0: u64, t1: u64, from: u64, to: u64) {
+fn stretch(
+    s: &mut String,
+    what: &str,
+    color: &str,
+    lx: f64,
+    y1: f64,
+    y2: f64,
+    (t0, t1): (u64, u64),
+    (from, to): (u64, u64),
+) {
     if to < t0 || from > t1 {
         return;
     }
     let _ = writeln!(
         s,
-        r##"<rect x="{:.1}" y="{y1:.1}" width="10" height="{:.1}" fill="#333" opacity="0.35"><title>crashed</title></rect><text x="{:.1}" y="{:.1}" font-size="9" fill="#333" transform="rotate(90 {:.1} {:.1})">crashed</text>"##,
+        r##"<rect x="{:.1}" y="{y1:.1}" width="10" height="{:.1}" fill="{color}" opacity="0.35"><title>{what}</title></rect><text x="{:.1}" y="{:.1}" font-size="9" fill="{color}" transform="rotate(90 {:.1} {:.1})">{what}</text>"##,
         lx - 5.0,
         (y2 - y1).max(2.0),
         lx - 14.0,
@@ -506,7 +541,7 @@ pub fn chrome(o: &Outcome) -> String {
             "heal" | "violation" | "liveness" => {
                 out.push(json!({"name": format!("{}: {}", e.kind, e.detail), "cat": "verdict", "ph": "i", "s": "g", "pid": 1, "tid": 0, "ts": e.t_us}));
             }
-            "crash" | "restart" | "bounce" => {
+            "crash" | "restart" | "bounce" | "pause" | "resume" => {
                 out.push(json!({"name": e.kind, "cat": "fault", "ph": "i", "s": "t", "pid": 1, "tid": t(&e.host), "ts": e.t_us}));
             }
             _ => {}
