@@ -406,25 +406,9 @@ struct SeedResult {
 }
 
 fn cmd_sweep(targets: &[String], o: &SweepOpts) -> Result<ExitCode, UsageError> {
-    let mut runs: Vec<(&'static dyn Scenario, &'static Variant)> = Vec::new();
-    for t in targets {
-        if t == "all" {
-            runs.extend(ALL.iter().map(|s| (*s, s.default_variant())));
-        } else {
-            runs.push(resolve(t)?);
-        }
-    }
+    let runs = sweep_targets(targets)?;
     let (a, b) = parse_seeds(&o.seeds)?;
-    let mut seeds: Vec<u64> = (a..b).collect();
-    if let Some(shard) = &o.shard {
-        let (k, n) = parse_shard(shard)?;
-        seeds = seeds
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| (*i as u64) % n == k - 1)
-            .map(|(_, s)| s)
-            .collect();
-    }
+    let seeds = sweep_seeds(a..b, o.shard.as_deref())?;
     let jobs = o
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
@@ -455,151 +439,19 @@ fn cmd_sweep(targets: &[String], o: &SweepOpts) -> Result<ExitCode, UsageError> 
             o.faults.as_str()
         }
     );
-
+    let sweep = Sweep {
+        seeds: &seeds,
+        pool: &pool,
+        jobs,
+        opts: o,
+    };
     let mut rows = Vec::new();
-    let mut failed = false;
-    let mut nondeterministic = false;
+    let (mut failed, mut nondeterministic) = (false, false);
     for ((s, v), choice) in runs.iter().zip(&choices) {
-        let label = format!("{}:{}", s.name(), v.name);
-        let hosts = s.hosts();
-        let bar = ProgressBar::new(seeds.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>24} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds, ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(label.clone());
-        let start = Instant::now();
-        let results: Vec<SeedResult> = pool.install(|| {
-            seeds
-                .par_iter()
-                .map(|&seed| {
-                    let out = run(
-                        *s,
-                        v,
-                        seed,
-                        choice.plan(seed, &hosts),
-                        RunOptions { net_trace: false },
-                    );
-                    bar.inc(1);
-                    SeedResult {
-                        seed,
-                        verdict: out.verdict,
-                        sim_time: out.sim_time,
-                    }
-                })
-                .collect()
-        });
-        let wall = start.elapsed();
-        bar.finish_and_clear();
-
-        // Determinism: re-run a sample of seeds twice with the full trace;
-        // the bytes must match, and the verdict must match the sweep's.
-        let sample: Vec<&SeedResult> = match results.len().checked_div(o.recheck) {
-            None => Vec::new(),
-            Some(step) => results
-                .iter()
-                .step_by(step.max(1))
-                .take(o.recheck)
-                .collect(),
-        };
-        let mismatches: Vec<String> = pool.install(|| {
-            sample
-                .par_iter()
-                .filter_map(|r| {
-                    let plan = choice.plan(r.seed, &hosts);
-                    let one = run(*s, v, r.seed, plan.clone(), RunOptions::default());
-                    let two = run(*s, v, r.seed, plan, RunOptions::default());
-                    let (t1, t2) = (one.trace.to_jsonl(), two.trace.to_jsonl());
-                    if t1 != t2 {
-                        // Keep both traces for `diff`.
-                        let dir = o.out.join("nondeterminism");
-                        let _ = std::fs::create_dir_all(&dir);
-                        for (i, t) in [(1, &t1), (2, &t2)] {
-                            let _ = std::fs::write(
-                                dir.join(format!("{label}-seed{}-{i}.jsonl", r.seed)),
-                                t,
-                            );
-                        }
-                        let line = t1
-                            .lines()
-                            .zip(t2.lines())
-                            .position(|(x, y)| x != y)
-                            .unwrap_or(0);
-                        Some(format!(
-                            "seed {}: traces differ (first at line {})",
-                            r.seed,
-                            line + 1
-                        ))
-                    } else if one.verdict != r.verdict {
-                        Some(format!(
-                            "seed {}: verdict differs between the sweep and the re-run",
-                            r.seed
-                        ))
-                    } else {
-                        None
-                    }
-                })
-                .collect()
-        });
-        if !mismatches.is_empty() {
-            nondeterministic = true;
-            eprintln!("!!! NONDETERMINISM in {label}: the same seed gave different runs");
-            for m in &mismatches {
-                eprintln!("!!!   {m}");
-            }
-        }
-
-        let safety: Vec<&SeedResult> = results
-            .iter()
-            .filter(|r| matches!(r.verdict, Verdict::Safety(_)))
-            .collect();
-        let liveness: Vec<&SeedResult> = results
-            .iter()
-            .filter(|r| matches!(r.verdict, Verdict::Liveness(_)))
-            .collect();
-        let sim_total: Duration = results.iter().map(|r| r.sim_time).sum();
-        rows.push(Row {
-            label: label.clone(),
-            seeds: results.len(),
-            safety: safety.len(),
-            liveness: liveness.len(),
-            sim: sim_total,
-            wall,
-            jobs,
-            determinism: if mismatches.is_empty() {
-                format!("ok ({})", sample.len())
-            } else {
-                "FAILED".into()
-            },
-        });
-
-        let first = results.iter().find(|r| r.verdict != Verdict::Pass);
-        if let Some(r) = first {
-            failed = true;
-            report_failure(*s, v, r.seed, choice, &o.out, o.shrink);
-            let others: Vec<String> = results
-                .iter()
-                .filter(|r| r.verdict != Verdict::Pass)
-                .map(|r| {
-                    let inv = r.verdict.violation().map_or("", |v| v.invariant.as_str());
-                    format!("{} ({inv})", r.seed)
-                })
-                .take(20)
-                .collect();
-            println!(
-                "  failing seeds ({} of {}): {}{}",
-                safety.len() + liveness.len(),
-                results.len(),
-                others.join(", "),
-                if safety.len() + liveness.len() > 20 {
-                    ", …"
-                } else {
-                    ""
-                }
-            );
-        }
+        let (row, outcome) = sweep.one(*s, v, choice);
+        rows.push(row);
+        failed |= outcome.failed;
+        nondeterministic |= outcome.nondeterministic;
     }
     print_table(&rows);
     if nondeterministic {
@@ -611,6 +463,230 @@ fn cmd_sweep(targets: &[String], o: &SweepOpts) -> Result<ExitCode, UsageError> 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The scenario variants a sweep runs (`all`: every default variant).
+fn sweep_targets(
+    targets: &[String],
+) -> Result<Vec<(&'static dyn Scenario, &'static Variant)>, UsageError> {
+    let mut runs = Vec::new();
+    for t in targets {
+        if t == "all" {
+            runs.extend(ALL.iter().map(|s| (*s, s.default_variant())));
+        } else {
+            runs.push(resolve(t)?);
+        }
+    }
+    Ok(runs)
+}
+
+/// The seeds of `range` in shard `K/N` (every seed without one).
+fn sweep_seeds(range: std::ops::Range<u64>, shard: Option<&str>) -> Result<Vec<u64>, UsageError> {
+    let Some(shard) = shard else {
+        return Ok(range.collect());
+    };
+    let (k, n) = parse_shard(shard)?;
+    Ok(range
+        .enumerate()
+        .filter(|(i, _)| (*i as u64) % n == k - 1)
+        .map(|(_, s)| s)
+        .collect())
+}
+
+/// What a sweep shares across its scenarios.
+struct Sweep<'a> {
+    seeds: &'a [u64],
+    pool: &'a rayon::ThreadPool,
+    jobs: usize,
+    opts: &'a SweepOpts,
+}
+
+/// How one scenario's sweep ended.
+struct SweepOutcome {
+    failed: bool,
+    nondeterministic: bool,
+}
+
+impl Sweep<'_> {
+    /// Sweeps one scenario variant: every seed, the determinism re-check,
+    /// and the report of its first failure.
+    fn one(
+        &self,
+        s: &'static dyn Scenario,
+        v: &'static Variant,
+        choice: &FaultChoice,
+    ) -> (Row, SweepOutcome) {
+        let label = format!("{}:{}", s.name(), v.name);
+        let start = Instant::now();
+        let results = self.run_seeds(s, v, choice, &label);
+        let wall = start.elapsed();
+        let (checked, mismatches) = self.recheck(s, v, choice, &label, &results);
+        if !mismatches.is_empty() {
+            eprintln!("!!! NONDETERMINISM in {label}: the same seed gave different runs");
+            for m in &mismatches {
+                eprintln!("!!!   {m}");
+            }
+        }
+        let count = |live: bool| {
+            results
+                .iter()
+                .filter(|r| match &r.verdict {
+                    Verdict::Safety(_) => !live,
+                    Verdict::Liveness(_) => live,
+                    _ => false,
+                })
+                .count()
+        };
+        let row = Row {
+            label,
+            seeds: results.len(),
+            safety: count(false),
+            liveness: count(true),
+            sim: results.iter().map(|r| r.sim_time).sum(),
+            wall,
+            jobs: self.jobs,
+            determinism: if mismatches.is_empty() {
+                format!("ok ({checked})")
+            } else {
+                "FAILED".into()
+            },
+        };
+        let failed = results.iter().any(|r| r.verdict != Verdict::Pass);
+        if failed {
+            self.report_failures(s, v, choice, &results);
+        }
+        let outcome = SweepOutcome {
+            failed,
+            nondeterministic: !mismatches.is_empty(),
+        };
+        (row, outcome)
+    }
+
+    /// Every seed, in parallel, without network traces, behind a progress bar.
+    fn run_seeds(
+        &self,
+        s: &'static dyn Scenario,
+        v: &'static Variant,
+        choice: &FaultChoice,
+        label: &str,
+    ) -> Vec<SeedResult> {
+        let hosts = s.hosts();
+        let bar = ProgressBar::new(self.seeds.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>24} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(label.to_owned());
+        let results = self.pool.install(|| {
+            self.seeds
+                .par_iter()
+                .map(|&seed| {
+                    let plan = choice.plan(seed, &hosts);
+                    let out = run(s, v, seed, plan, RunOptions { net_trace: false });
+                    bar.inc(1);
+                    SeedResult {
+                        seed,
+                        verdict: out.verdict,
+                        sim_time: out.sim_time,
+                    }
+                })
+                .collect()
+        });
+        bar.finish_and_clear();
+        results
+    }
+
+    /// Determinism: re-runs a sample of seeds twice with the full trace; the
+    /// bytes must match, and the verdict must match the sweep's. Returns how
+    /// many seeds were checked and what did not match.
+    fn recheck(
+        &self,
+        s: &'static dyn Scenario,
+        v: &'static Variant,
+        choice: &FaultChoice,
+        label: &str,
+        results: &[SeedResult],
+    ) -> (usize, Vec<String>) {
+        let recheck = self.opts.recheck;
+        let sample: Vec<&SeedResult> = match results.len().checked_div(recheck) {
+            None => Vec::new(),
+            Some(step) => results.iter().step_by(step.max(1)).take(recheck).collect(),
+        };
+        let hosts = s.hosts();
+        let mismatches = self.pool.install(|| {
+            sample
+                .par_iter()
+                .filter_map(|r| {
+                    let plan = choice.plan(r.seed, &hosts);
+                    let one = run(s, v, r.seed, plan.clone(), RunOptions::default());
+                    let two = run(s, v, r.seed, plan, RunOptions::default());
+                    let (t1, t2) = (one.trace.to_jsonl(), two.trace.to_jsonl());
+                    if t1 != t2 {
+                        Some(self.keep_traces(label, r.seed, &t1, &t2))
+                    } else if one.verdict != r.verdict {
+                        Some(format!(
+                            "seed {}: verdict differs between the sweep and the re-run",
+                            r.seed
+                        ))
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        });
+        (sample.len(), mismatches)
+    }
+
+    /// Keeps two differing traces of `seed` for `diff`; says where they part.
+    fn keep_traces(&self, label: &str, seed: u64, t1: &str, t2: &str) -> String {
+        let dir = self.opts.out.join("nondeterminism");
+        let _ = std::fs::create_dir_all(&dir);
+        for (i, t) in [(1, t1), (2, t2)] {
+            let _ = std::fs::write(dir.join(format!("{label}-seed{seed}-{i}.jsonl")), t);
+        }
+        let line = t1
+            .lines()
+            .zip(t2.lines())
+            .position(|(x, y)| x != y)
+            .unwrap_or(0);
+        format!("seed {seed}: traces differ (first at line {})", line + 1)
+    }
+
+    /// Reports the first failing seed (replay, shrink, files) and lists the
+    /// others.
+    fn report_failures(
+        &self,
+        s: &'static dyn Scenario,
+        v: &'static Variant,
+        choice: &FaultChoice,
+        results: &[SeedResult],
+    ) {
+        let failing: Vec<&SeedResult> = results
+            .iter()
+            .filter(|r| r.verdict != Verdict::Pass)
+            .collect();
+        let Some(first) = failing.first() else {
+            return;
+        };
+        report_failure(s, v, first.seed, choice, &self.opts.out, self.opts.shrink);
+        let listed: Vec<String> = failing
+            .iter()
+            .take(20)
+            .map(|r| {
+                let inv = r.verdict.violation().map_or("", |v| v.invariant.as_str());
+                format!("{} ({inv})", r.seed)
+            })
+            .collect();
+        println!(
+            "  failing seeds ({} of {}): {}{}",
+            failing.len(),
+            results.len(),
+            listed.join(", "),
+            if failing.len() > 20 { ", …" } else { "" }
+        );
+    }
 }
 
 struct Row {

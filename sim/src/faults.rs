@@ -11,7 +11,7 @@
 //! latency=1..40ms; repair=0.5; order=random;
 //! partition(server,client-1)@1200ms+3400ms; oneway(client-2>server)@2000ms+500ms;
 //! hold(server,client-3)@2500ms+800ms; loss(0.02)@1000ms+2000ms;
-//! crash(server)@4000ms+1500ms; bounce(server)@7000ms
+//! crash(server)@4000ms+1500ms; bounce(server)@7000ms; pause(client-1)@3000ms+900ms
 //! ```
 //!
 //! Times are simulated milliseconds from the start: `@start+duration`.
@@ -123,6 +123,56 @@ pub enum FaultKind {
         /// The server host.
         host: String,
     },
+    /// The host freezes as in a long GC pause: nothing it sends leaves and
+    /// nothing reaches it (every link of it is held), then everything held
+    /// is delivered at once. turmoil 0.7 steps every running host and has
+    /// no way to skip one, so the host's software still runs during the
+    /// pause (its timers fire on time); only its messages wait.
+    Pause {
+        /// Any host.
+        host: String,
+    },
+}
+
+/// The spec names of the faults, each spelled once: [`FaultKind::name`],
+/// the parser and its error message use these.
+pub mod name {
+    /// [`FaultKind::Partition`](super::FaultKind::Partition).
+    pub const PARTITION: &str = "partition";
+    /// [`FaultKind::Oneway`](super::FaultKind::Oneway).
+    pub const ONEWAY: &str = "oneway";
+    /// [`FaultKind::Hold`](super::FaultKind::Hold).
+    pub const HOLD: &str = "hold";
+    /// [`FaultKind::Loss`](super::FaultKind::Loss).
+    pub const LOSS: &str = "loss";
+    /// [`FaultKind::Crash`](super::FaultKind::Crash).
+    pub const CRASH: &str = "crash";
+    /// [`FaultKind::Bounce`](super::FaultKind::Bounce).
+    pub const BOUNCE: &str = "bounce";
+    /// [`FaultKind::Pause`](super::FaultKind::Pause).
+    pub const PAUSE: &str = "pause";
+    /// Every fault name, in the order the docs list them.
+    pub const ALL: [&str; 7] = [PARTITION, ONEWAY, HOLD, LOSS, CRASH, BOUNCE, PAUSE];
+}
+
+impl FaultKind {
+    /// The fault's name in a spec.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Partition { .. } => name::PARTITION,
+            FaultKind::Oneway { .. } => name::ONEWAY,
+            FaultKind::Hold { .. } => name::HOLD,
+            FaultKind::Loss { .. } => name::LOSS,
+            FaultKind::Crash { .. } => name::CRASH,
+            FaultKind::Bounce { .. } => name::BOUNCE,
+            FaultKind::Pause { .. } => name::PAUSE,
+        }
+    }
+
+    /// Whether the fault is an instant (no duration in the spec).
+    fn is_instant(&self) -> bool {
+        matches!(self, FaultKind::Bounce { .. })
+    }
 }
 
 /// An event of the concrete schedule, applied by the runner at `at`.
@@ -159,6 +209,10 @@ pub enum EventKind {
     Restart(String),
     /// `Sim::bounce(host)`.
     Bounce(String),
+    /// Every link of the host held.
+    Pause(String),
+    /// Every link of the host released (back to the faults in force).
+    Resume(String),
 }
 
 /// The knobs and faults of one run.
@@ -180,7 +234,9 @@ impl Fault {
             FaultKind::Partition { a, b } | FaultKind::Hold { a, b } => a == host || b == host,
             FaultKind::Oneway { from, to } => from == host || to == host,
             FaultKind::Loss { .. } => false,
-            FaultKind::Crash { host: h } | FaultKind::Bounce { host: h } => h == host,
+            FaultKind::Crash { host: h }
+            | FaultKind::Bounce { host: h }
+            | FaultKind::Pause { host: h } => h == host,
         }
     }
 }
@@ -198,57 +254,31 @@ impl FaultPlan {
     /// Draws a plan from `seed` for a scenario with `hosts` (swarm testing).
     ///
     /// The draw uses its own RNG, so the plan is a pure function of the seed
-    /// and the hosts.
+    /// and the hosts. Link faults need two hosts and crashes a server; kinds
+    /// a scenario's hosts cannot take are not drawn. Pauses come from a
+    /// second RNG stream, so adding them left every other draw unchanged.
     pub fn swarm(seed: u64, hosts: &Hosts) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x5357_4152_4d21_0001);
-        let min = rng.random_range(0..=5u64);
-        let spread = [2u64, 10, 40, 120][rng.random_range(0..4usize)];
-        let knobs = Knobs {
-            min_latency_ms: min,
-            max_latency_ms: min + spread,
-            repair_rate: f64::from(rng.random_range(10..=100u32)) / 100.0,
-            random_order: rng.random_bool(0.5),
-        };
+        let knobs = draw_knobs(&mut rng);
         // Swarm: each kind is switched on for this seed with probability 1/2.
-        let kinds: Vec<u8> = (0..6u8).filter(|_| rng.random_bool(0.5)).collect();
-        let mut faults = Vec::new();
+        let all: Vec<&str> = hosts.all().collect();
+        let kinds: Vec<u8> = (0..6u8)
+            .filter(|_| rng.random_bool(0.5))
+            .filter(|k| match k {
+                0..=2 => all.len() >= 2,
+                4 | 5 => !hosts.servers.is_empty(),
+                _ => true,
+            })
+            .collect();
         let count = if kinds.is_empty() {
             0
         } else {
             rng.random_range(1..=4usize)
         };
-        let servers = &hosts.servers;
-        let all: Vec<&str> = hosts.all().collect();
-        for _ in 0..count {
-            let at = Duration::from_millis(rng.random_range(200..=5_000u64));
-            let dur = Duration::from_millis(rng.random_range(100..=3_000u64));
-            let server = servers[rng.random_range(0..servers.len())].clone();
-            let others: Vec<&str> = all.iter().copied().filter(|h| *h != server).collect();
-            let peer = others[rng.random_range(0..others.len())].to_owned();
-            let kind = match kinds[rng.random_range(0..kinds.len())] {
-                0 => FaultKind::Partition { a: server, b: peer },
-                1 if rng.random_bool(0.5) => FaultKind::Oneway {
-                    from: server,
-                    to: peer,
-                },
-                1 => FaultKind::Oneway {
-                    from: peer,
-                    to: server,
-                },
-                2 => FaultKind::Hold { a: server, b: peer },
-                3 => FaultKind::Loss {
-                    fail_rate: f64::from(rng.random_range(1..=30u32)) / 1000.0,
-                },
-                4 => FaultKind::Crash { host: server },
-                _ => FaultKind::Bounce { host: server },
-            };
-            let dur = if matches!(kind, FaultKind::Bounce { .. }) {
-                Duration::ZERO
-            } else {
-                dur
-            };
-            faults.push(Fault { at, dur, kind });
-        }
+        let mut faults: Vec<Fault> = (0..count)
+            .map(|_| draw_fault(&mut rng, &kinds, hosts, &all))
+            .collect();
+        faults.extend(draw_pauses(seed, &all));
         faults.sort_by_key(|f| f.at);
         Self {
             knobs,
@@ -325,6 +355,10 @@ impl FaultPlan {
                     Some(EventKind::Restart(host.clone())),
                 ),
                 FaultKind::Bounce { host } => (EventKind::Bounce(host.clone()), None),
+                FaultKind::Pause { host } => (
+                    EventKind::Pause(host.clone()),
+                    Some(EventKind::Resume(host.clone())),
+                ),
             };
             events.push(FaultEvent {
                 at: f.at,
@@ -373,143 +407,10 @@ impl FaultPlan {
             return Ok(plan);
         }
         for item in spec.split(';').map(str::trim).filter(|i| !i.is_empty()) {
-            let bad = |why: &str| SpecError::Item {
-                item: item.to_owned(),
-                why: why.to_owned(),
-            };
-            if let Some((key, value)) = item.split_once('=') {
-                let value = value.trim();
-                match key.trim() {
-                    "latency" => {
-                        let v = value.strip_suffix("ms").unwrap_or(value);
-                        let (lo, hi) = v
-                            .split_once("..")
-                            .ok_or_else(|| bad("expected MIN..MAXms"))?;
-                        plan.knobs.min_latency_ms =
-                            lo.trim().parse().map_err(|_| bad("bad minimum"))?;
-                        plan.knobs.max_latency_ms =
-                            hi.trim().parse().map_err(|_| bad("bad maximum"))?;
-                        if plan.knobs.max_latency_ms < plan.knobs.min_latency_ms {
-                            return Err(bad("maximum below minimum"));
-                        }
-                    }
-                    "repair" => {
-                        let r: f64 = value.parse().map_err(|_| bad("expected a probability"))?;
-                        if !(0.0..=1.0).contains(&r) {
-                            return Err(bad("expected a probability in 0..=1"));
-                        }
-                        plan.knobs.repair_rate = r;
-                    }
-                    "order" => {
-                        plan.knobs.random_order = match value {
-                            "random" => true,
-                            "fixed" => false,
-                            _ => return Err(bad("expected random or fixed")),
-                        }
-                    }
-                    "clients" => {
-                        let mut kept = Vec::new();
-                        for c in value.split(',').map(str::trim) {
-                            if !hosts.clients.iter().any(|x| x == c) {
-                                return Err(if hosts.all().any(|x| x == c) {
-                                    bad("only clients can be listed")
-                                } else {
-                                    SpecError::UnknownHost(c.to_owned())
-                                });
-                            }
-                            if kept.iter().any(|x| x == c) {
-                                return Err(bad("a client is listed twice"));
-                            }
-                            kept.push(c.to_owned());
-                        }
-                        // The scenario's order, so the spec prints back the same.
-                        kept.sort_by_key(|c| hosts.clients.iter().position(|x| x == c));
-                        plan.clients = Some(kept);
-                    }
-                    _ => return Err(bad("unknown knob (latency, repair, order, clients)")),
-                }
-                continue;
+            match item.split_once('=') {
+                Some((key, value)) => plan.parse_knob(item, key.trim(), value.trim(), hosts)?,
+                None => plan.faults.push(parse_fault(item, hosts)?),
             }
-            let (call, when) = item
-                .split_once('@')
-                .ok_or_else(|| bad("expected fault(args)@time"))?;
-            let (name, args) = call
-                .trim()
-                .strip_suffix(')')
-                .and_then(|c| c.split_once('('))
-                .ok_or_else(|| bad("expected fault(args)"))?;
-            let (at, dur) = match when.split_once('+') {
-                Some((a, d)) => (
-                    parse_ms(a).ok_or_else(|| bad("bad time"))?,
-                    Some(parse_ms(d).ok_or_else(|| bad("bad duration"))?),
-                ),
-                None => (parse_ms(when).ok_or_else(|| bad("bad time"))?, None),
-            };
-            let host = |h: &str| -> Result<String, SpecError> {
-                let h = h.trim();
-                if hosts.all().any(|x| x == h) {
-                    Ok(h.to_owned())
-                } else {
-                    Err(SpecError::UnknownHost(h.to_owned()))
-                }
-            };
-            let pair = |sep: char| -> Result<(String, String), SpecError> {
-                let (a, b) = args
-                    .split_once(sep)
-                    .ok_or_else(|| bad(&format!("expected two hosts separated by `{sep}`")))?;
-                let (a, b) = (host(a)?, host(b)?);
-                if a == b {
-                    return Err(bad("a host cannot be cut from itself"));
-                }
-                Ok((a, b))
-            };
-            let kind = match name.trim() {
-                "partition" => {
-                    let (a, b) = pair(',')?;
-                    FaultKind::Partition { a, b }
-                }
-                "oneway" => {
-                    let (from, to) = pair('>')?;
-                    FaultKind::Oneway { from, to }
-                }
-                "hold" => {
-                    let (a, b) = pair(',')?;
-                    FaultKind::Hold { a, b }
-                }
-                "loss" => {
-                    let r: f64 = args
-                        .trim()
-                        .parse()
-                        .map_err(|_| bad("expected loss(RATE)"))?;
-                    if !(0.0..=1.0).contains(&r) {
-                        return Err(bad("expected a rate in 0..=1"));
-                    }
-                    FaultKind::Loss { fail_rate: r }
-                }
-                "crash" | "bounce" => {
-                    let h = host(args)?;
-                    if !hosts.servers.contains(&h) {
-                        return Err(bad("only servers can crash or bounce"));
-                    }
-                    if name.trim() == "crash" {
-                        FaultKind::Crash { host: h }
-                    } else {
-                        FaultKind::Bounce { host: h }
-                    }
-                }
-                _ => {
-                    return Err(bad(
-                        "unknown fault (partition, oneway, hold, loss, crash, bounce)",
-                    ));
-                }
-            };
-            let dur = match (&kind, dur) {
-                (FaultKind::Bounce { .. }, None) => Duration::ZERO,
-                (FaultKind::Bounce { .. }, Some(_)) => return Err(bad("bounce takes no duration")),
-                (_, Some(d)) => d,
-                (_, None) => return Err(bad("expected @time+duration")),
-            };
-            plan.faults.push(Fault { at, dur, kind });
         }
         if let Some(kept) = &plan.clients {
             for c in hosts.clients.iter().filter(|c| !kept.contains(c)) {
@@ -521,6 +422,233 @@ impl FaultPlan {
         plan.faults.sort_by_key(|f| f.at);
         Ok(plan)
     }
+
+    /// Reads the knob item `key=value` into this plan.
+    fn parse_knob(
+        &mut self,
+        item: &str,
+        key: &str,
+        value: &str,
+        hosts: &Hosts,
+    ) -> Result<(), SpecError> {
+        let bad = |why: &str| bad_item(item, why);
+        match key {
+            "latency" => {
+                let v = value.strip_suffix("ms").unwrap_or(value);
+                let (lo, hi) = v
+                    .split_once("..")
+                    .ok_or_else(|| bad("expected MIN..MAXms"))?;
+                self.knobs.min_latency_ms = lo.trim().parse().map_err(|_| bad("bad minimum"))?;
+                self.knobs.max_latency_ms = hi.trim().parse().map_err(|_| bad("bad maximum"))?;
+                if self.knobs.max_latency_ms < self.knobs.min_latency_ms {
+                    return Err(bad("maximum below minimum"));
+                }
+            }
+            "repair" => {
+                let r: f64 = value.parse().map_err(|_| bad("expected a probability"))?;
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(bad("expected a probability in 0..=1"));
+                }
+                self.knobs.repair_rate = r;
+            }
+            "order" => {
+                self.knobs.random_order = match value {
+                    "random" => true,
+                    "fixed" => false,
+                    _ => return Err(bad("expected random or fixed")),
+                }
+            }
+            "clients" => self.clients = Some(parse_clients(item, value, hosts)?),
+            _ => return Err(bad("unknown knob (latency, repair, order, clients)")),
+        }
+        Ok(())
+    }
+}
+
+fn bad_item(item: &str, why: &str) -> SpecError {
+    SpecError::Item {
+        item: item.to_owned(),
+        why: why.to_owned(),
+    }
+}
+
+/// The knobs of a swarm plan.
+fn draw_knobs(rng: &mut SmallRng) -> Knobs {
+    let min = rng.random_range(0..=5u64);
+    let spread = [2u64, 10, 40, 120][rng.random_range(0..4usize)];
+    Knobs {
+        min_latency_ms: min,
+        max_latency_ms: min + spread,
+        repair_rate: f64::from(rng.random_range(10..=100u32)) / 100.0,
+        random_order: rng.random_bool(0.5),
+    }
+}
+
+/// One swarm fault of one of `kinds` (0 partition, 1 one-way, 2 hold,
+/// 3 loss, 4 crash, 5 bounce), aimed at a server (any host when there is
+/// none) and, for link faults, one other host.
+fn draw_fault(rng: &mut SmallRng, kinds: &[u8], hosts: &Hosts, all: &[&str]) -> Fault {
+    let at = Duration::from_millis(rng.random_range(200..=5_000u64));
+    let dur = Duration::from_millis(rng.random_range(100..=3_000u64));
+    let targets: Vec<&str> = match hosts.servers.is_empty() {
+        true => all.to_vec(),
+        false => hosts.servers.iter().map(String::as_str).collect(),
+    };
+    let server = targets[rng.random_range(0..targets.len())].to_owned();
+    let others: Vec<&str> = all.iter().copied().filter(|h| *h != server).collect();
+    let peer = match others.is_empty() {
+        true => String::new(), // only drawn kinds without a peer remain
+        false => others[rng.random_range(0..others.len())].to_owned(),
+    };
+    let kind = match kinds[rng.random_range(0..kinds.len())] {
+        0 => FaultKind::Partition { a: server, b: peer },
+        1 if rng.random_bool(0.5) => FaultKind::Oneway {
+            from: server,
+            to: peer,
+        },
+        1 => FaultKind::Oneway {
+            from: peer,
+            to: server,
+        },
+        2 => FaultKind::Hold { a: server, b: peer },
+        3 => FaultKind::Loss {
+            fail_rate: f64::from(rng.random_range(1..=30u32)) / 1000.0,
+        },
+        4 => FaultKind::Crash { host: server },
+        _ => FaultKind::Bounce { host: server },
+    };
+    let dur = if kind.is_instant() {
+        Duration::ZERO
+    } else {
+        dur
+    };
+    Fault { at, dur, kind }
+}
+
+/// The swarm's pauses, from their own RNG stream: switched on for half the
+/// seeds, then one or two, of any host.
+fn draw_pauses(seed: u64, all: &[&str]) -> Vec<Fault> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5041_5553_4521_0002);
+    if all.is_empty() || !rng.random_bool(0.5) {
+        return Vec::new();
+    }
+    (0..rng.random_range(1..=2usize))
+        .map(|_| Fault {
+            at: Duration::from_millis(rng.random_range(200..=5_000u64)),
+            dur: Duration::from_millis(rng.random_range(100..=3_000u64)),
+            kind: FaultKind::Pause {
+                host: all[rng.random_range(0..all.len())].to_owned(),
+            },
+        })
+        .collect()
+}
+
+/// The clients listed by `clients=`, checked, in the scenario's order.
+fn parse_clients(item: &str, value: &str, hosts: &Hosts) -> Result<Vec<String>, SpecError> {
+    let mut kept = Vec::new();
+    for c in value.split(',').map(str::trim) {
+        if !hosts.clients.iter().any(|x| x == c) {
+            return Err(if hosts.all().any(|x| x == c) {
+                bad_item(item, "only clients can be listed")
+            } else {
+                SpecError::UnknownHost(c.to_owned())
+            });
+        }
+        if kept.iter().any(|x| x == c) {
+            return Err(bad_item(item, "a client is listed twice"));
+        }
+        kept.push(c.to_owned());
+    }
+    // The scenario's order, so the spec prints back the same.
+    kept.sort_by_key(|c| hosts.clients.iter().position(|x| x == c));
+    Ok(kept)
+}
+
+/// Parses a fault item, `name(args)@time[+duration]`.
+fn parse_fault(item: &str, hosts: &Hosts) -> Result<Fault, SpecError> {
+    let bad = |why: &str| bad_item(item, why);
+    let (call, when) = item
+        .split_once('@')
+        .ok_or_else(|| bad("expected fault(args)@time"))?;
+    let (fault, args) = call
+        .trim()
+        .strip_suffix(')')
+        .and_then(|c| c.split_once('('))
+        .ok_or_else(|| bad("expected fault(args)"))?;
+    let (at, dur) = match when.split_once('+') {
+        Some((a, d)) => (
+            parse_ms(a).ok_or_else(|| bad("bad time"))?,
+            Some(parse_ms(d).ok_or_else(|| bad("bad duration"))?),
+        ),
+        None => (parse_ms(when).ok_or_else(|| bad("bad time"))?, None),
+    };
+    let kind = parse_kind(item, fault.trim(), args, hosts)?;
+    let dur = match (kind.is_instant(), dur) {
+        (true, None) => Duration::ZERO,
+        (true, Some(_)) => return Err(bad(&format!("{} takes no duration", kind.name()))),
+        (false, Some(d)) => d,
+        (false, None) => return Err(bad("expected @time+duration")),
+    };
+    Ok(Fault { at, dur, kind })
+}
+
+/// The fault called `fault` with arguments `args`.
+fn parse_kind(item: &str, fault: &str, args: &str, hosts: &Hosts) -> Result<FaultKind, SpecError> {
+    let bad = |why: &str| bad_item(item, why);
+    let host = |h: &str| -> Result<String, SpecError> {
+        let h = h.trim();
+        match hosts.all().any(|x| x == h) {
+            true => Ok(h.to_owned()),
+            false => Err(SpecError::UnknownHost(h.to_owned())),
+        }
+    };
+    let pair = |sep: char| -> Result<(String, String), SpecError> {
+        let (a, b) = args
+            .split_once(sep)
+            .ok_or_else(|| bad(&format!("expected two hosts separated by `{sep}`")))?;
+        let (a, b) = (host(a)?, host(b)?);
+        if a == b {
+            return Err(bad("a host cannot be cut from itself"));
+        }
+        Ok((a, b))
+    };
+    let server = || -> Result<String, SpecError> {
+        let h = host(args)?;
+        match hosts.servers.contains(&h) {
+            true => Ok(h),
+            false => Err(bad("only servers can crash or bounce")),
+        }
+    };
+    Ok(match fault {
+        name::PARTITION => {
+            let (a, b) = pair(',')?;
+            FaultKind::Partition { a, b }
+        }
+        name::ONEWAY => {
+            let (from, to) = pair('>')?;
+            FaultKind::Oneway { from, to }
+        }
+        name::HOLD => {
+            let (a, b) = pair(',')?;
+            FaultKind::Hold { a, b }
+        }
+        name::LOSS => {
+            let r: f64 = args
+                .trim()
+                .parse()
+                .map_err(|_| bad("expected loss(RATE)"))?;
+            if !(0.0..=1.0).contains(&r) {
+                return Err(bad("expected a rate in 0..=1"));
+            }
+            FaultKind::Loss { fail_rate: r }
+        }
+        name::CRASH => FaultKind::Crash { host: server()? },
+        name::BOUNCE => FaultKind::Bounce { host: server()? },
+        name::PAUSE => FaultKind::Pause { host: host(args)? },
+        _ => {
+            return Err(bad(&format!("unknown fault ({})", name::ALL.join(", "))));
+        }
+    })
 }
 
 fn parse_ms(s: &str) -> Option<Duration> {
@@ -538,16 +666,17 @@ fn parse_ms(s: &str) -> Option<Duration> {
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.kind.name())?;
         match &self.kind {
-            FaultKind::Partition { a, b } => write!(f, "partition({a},{b})")?,
-            FaultKind::Oneway { from, to } => write!(f, "oneway({from}>{to})")?,
-            FaultKind::Hold { a, b } => write!(f, "hold({a},{b})")?,
-            FaultKind::Loss { fail_rate } => write!(f, "loss({fail_rate})")?,
-            FaultKind::Crash { host } => write!(f, "crash({host})")?,
-            FaultKind::Bounce { host } => write!(f, "bounce({host})")?,
+            FaultKind::Partition { a, b } | FaultKind::Hold { a, b } => write!(f, "{a},{b}")?,
+            FaultKind::Oneway { from, to } => write!(f, "{from}>{to}")?,
+            FaultKind::Loss { fail_rate } => write!(f, "{fail_rate}")?,
+            FaultKind::Crash { host } | FaultKind::Bounce { host } | FaultKind::Pause { host } => {
+                write!(f, "{host}")?;
+            }
         }
-        write!(f, "@{}ms", ms(self.at))?;
-        if !matches!(self.kind, FaultKind::Bounce { .. }) {
+        write!(f, ")@{}ms", ms(self.at))?;
+        if !self.kind.is_instant() {
             write!(f, "+{}ms", ms(self.dur))?;
         }
         Ok(())
@@ -568,6 +697,8 @@ impl fmt::Display for EventKind {
             Self::Crash(h) => write!(f, "crash {h}"),
             Self::Restart(h) => write!(f, "restart {h}"),
             Self::Bounce(h) => write!(f, "bounce {h}"),
+            Self::Pause(h) => write!(f, "pause {h}"),
+            Self::Resume(h) => write!(f, "resume {h}"),
         }
     }
 }
@@ -622,6 +753,82 @@ mod tests {
             FaultPlan::parse("clients=nobody", &h),
             Err(SpecError::UnknownHost("nobody".into()))
         );
+    }
+
+    #[test]
+    fn pauses_parse_print_and_become_pause_resume_events() {
+        let h = hosts();
+        let plan = FaultPlan::parse("pause(client-2)@1s+500ms", &h).expect("parses");
+        assert_eq!(
+            plan.faults[0].kind,
+            FaultKind::Pause {
+                host: "client-2".into()
+            }
+        );
+        assert!(plan.to_spec().ends_with("pause(client-2)@1000ms+500ms"));
+        let events: Vec<String> = plan.events().iter().map(|e| e.kind.to_string()).collect();
+        assert_eq!(events, ["pause client-2", "resume client-2"]);
+        for bad in [
+            "pause(client-2)@1ms",
+            "pause(nobody)@1ms+1ms",
+            "pause()@1ms+1ms",
+        ] {
+            assert!(FaultPlan::parse(bad, &h).is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn swarm_draws_pauses_of_every_kind_of_host() {
+        let paused: std::collections::BTreeSet<String> = (0..200)
+            .flat_map(|seed| FaultPlan::swarm(seed, &hosts()).faults)
+            .filter_map(|f| match f.kind {
+                FaultKind::Pause { host } => Some(host),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            paused.into_iter().collect::<Vec<_>>(),
+            ["client-1", "client-2", "server"]
+        );
+    }
+
+    /// Hosts without a server, or a single host: no panic, and only the
+    /// faults those hosts can take.
+    #[test]
+    fn swarm_handles_any_hosts() {
+        let peers = Hosts {
+            servers: vec![],
+            clients: vec!["a".into(), "b".into()],
+        };
+        let alone = Hosts {
+            servers: vec!["s".into()],
+            clients: vec![],
+        };
+        for seed in 0..300 {
+            for f in FaultPlan::swarm(seed, &peers).faults {
+                assert!(
+                    !matches!(f.kind, FaultKind::Crash { .. } | FaultKind::Bounce { .. }),
+                    "seed {seed}: {f}"
+                );
+            }
+            for f in FaultPlan::swarm(seed, &alone).faults {
+                assert!(
+                    matches!(
+                        f.kind,
+                        FaultKind::Loss { .. }
+                            | FaultKind::Crash { .. }
+                            | FaultKind::Bounce { .. }
+                            | FaultKind::Pause { .. }
+                    ),
+                    "seed {seed}: {f}"
+                );
+            }
+        }
+        let none = Hosts {
+            servers: vec![],
+            clients: vec![],
+        };
+        assert_eq!(FaultPlan::swarm(1, &none).faults, []);
     }
 
     #[test]

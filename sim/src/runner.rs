@@ -313,6 +313,8 @@ struct Links {
     held: BTreeSet<(String, String)>,
     /// One-way partitions, (from, to).
     oneway: BTreeSet<(String, String)>,
+    /// Paused hosts: every link of theirs is held.
+    paused: BTreeSet<String>,
     /// The loss rate in force.
     fail_rate: f64,
 }
@@ -332,6 +334,8 @@ impl Links {
             || self.held.contains(&p)
             || self.oneway.contains(&(a.to_owned(), b.to_owned()))
             || self.oneway.contains(&(b.to_owned(), a.to_owned()))
+            || self.paused.contains(a)
+            || self.paused.contains(b)
     }
 
     /// Puts the link `a`–`b` back to the faults in force (from healthy).
@@ -341,7 +345,7 @@ impl Links {
         if self.partitioned.contains(&p) {
             sim.partition(a, b);
         }
-        if self.held.contains(&p) {
+        if self.held.contains(&p) || self.paused.contains(a) || self.paused.contains(b) {
             sim.hold(a, b);
         }
         for (from, to) in [(a, b), (b, a)] {
@@ -374,8 +378,11 @@ impl Links {
                 self.held.insert(pair(a, b));
             }
             EventKind::Release(a, b) => {
-                sim.release(a.as_str(), b.as_str());
                 self.held.remove(&pair(a, b));
+                // A paused end keeps what the link holds until it resumes.
+                if !self.paused.contains(a) && !self.paused.contains(b) {
+                    sim.release(a.as_str(), b.as_str());
+                }
                 self.restore(sim, a, b);
             }
             EventKind::LossOn(rate) => {
@@ -391,6 +398,22 @@ impl Links {
                         sim.repair(a, b);
                     }
                 });
+            }
+            EventKind::Pause(h) => {
+                self.paused.insert(h.clone());
+                for x in hosts.all().filter(|x| x != h) {
+                    sim.hold(h.as_str(), x);
+                }
+            }
+            EventKind::Resume(h) => {
+                self.paused.remove(h);
+                for x in hosts.all().filter(|x| x != h) {
+                    // Unless a hold fault or another pause still holds the link.
+                    if !self.held.contains(&pair(h, x)) && !self.paused.contains(x) {
+                        sim.release(h.as_str(), x);
+                    }
+                    self.restore(sim, h, x);
+                }
             }
             EventKind::Crash(h) => self.quietly(sim, h, hosts, log, |sim| sim.crash(h.as_str())),
             // A restart is a bounce too: a `bounce` fault may have started
@@ -509,6 +532,8 @@ impl TraceBuilder {
             EventKind::Crash(h) => ("crash", h.as_str(), None),
             EventKind::Restart(h) => ("restart", h.as_str(), None),
             EventKind::Bounce(h) => ("bounce", h.as_str(), None),
+            EventKind::Pause(h) => ("pause", h.as_str(), None),
+            EventKind::Resume(h) => ("resume", h.as_str(), None),
         };
         let (host, peer) = (host.to_owned(), peer.map(str::to_owned));
         self.push(

@@ -35,11 +35,17 @@ pub struct Variant {
     pub expect_violation: bool,
 }
 
-/// The hosts of a scenario.
+/// The hosts of a scenario, by role. Any number of each: a client–server
+/// pattern has one server, a replicated one (Raft, a cache ring) several
+/// peers, a lock scenario a lock server and a resource server.
+///
+/// Link faults (partition, one-way, hold), pauses and loss may target any
+/// host; crashes and bounces only `servers` (turmoil restarts a host's
+/// software, not a client's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hosts {
-    /// Hosts running server software (registered with `Sim::host`): faults
-    /// may crash or bounce them.
+    /// Hosts running server or peer software (registered with
+    /// `Sim::host`): faults may also crash or bounce them.
     pub servers: Vec<String>,
     /// Hosts running the workload (registered with `Sim::client`): the
     /// simulation ends when they all return.
@@ -47,6 +53,23 @@ pub struct Hosts {
 }
 
 impl Hosts {
+    /// Hosts with these servers (or peers) and clients, in this order.
+    ///
+    /// ```
+    /// use heddle_sim::scenario::Hosts;
+    /// let h = Hosts::new(["lock", "resource"], ["client-1", "client-2"]);
+    /// assert_eq!(h.all().collect::<Vec<_>>(), ["lock", "resource", "client-1", "client-2"]);
+    /// ```
+    pub fn new<S: Into<String>, C: Into<String>>(
+        servers: impl IntoIterator<Item = S>,
+        clients: impl IntoIterator<Item = C>,
+    ) -> Self {
+        Self {
+            servers: servers.into_iter().map(Into::into).collect(),
+            clients: clients.into_iter().map(Into::into).collect(),
+        }
+    }
+
     /// One host `server` and clients `client-1` to `client-{clients}`: the
     /// shape of a client–server scenario.
     pub fn server_and_clients(clients: usize) -> Self {

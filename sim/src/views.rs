@@ -62,30 +62,410 @@ fn verdict_line(o: &Outcome) -> String {
 
 /// The SVG space-time diagram of `o`.
 pub fn svg(o: &Outcome) -> String {
-    let bad_op = o.verdict.violation().and_then(|v| v.op);
-    // With a violating operation, show only what involves its client.
-    let focus_host: Option<&str> = bad_op.and_then(|op| {
-        o.trace
+    let d = Diagram::new(o);
+    let mut s = d.header(o);
+    d.lanes(&mut s);
+    d.stretches(&mut s);
+    d.messages(&mut s);
+    d.operations(&mut s);
+    d.fault_labels(&mut s);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The layout of one SVG diagram: which events, lanes and rows it shows.
+struct Diagram<'a> {
+    /// The events shown (with a violating operation, those of its client).
+    events: Vec<&'a TraceEvent>,
+    /// The client of the violating operation, if any.
+    focus_host: Option<&'a str>,
+    /// The violating operation, if any.
+    bad_op: Option<u64>,
+    /// Lanes, servers first.
+    hosts: Vec<String>,
+    lane: BTreeMap<String, usize>,
+    /// Every distinct instant, and the rows shown (a window of them).
+    times: Vec<u64>,
+    window: Vec<u64>,
+    row: BTreeMap<u64, usize>,
+    /// The window's first and last instants.
+    t0: u64,
+    t1: u64,
+    width: f64,
+    height: f64,
+    bottom: f64,
+}
+
+impl<'a> Diagram<'a> {
+    fn new(o: &'a Outcome) -> Self {
+        let bad_op = o.verdict.violation().and_then(|v| v.op);
+        // With a violating operation, show only what involves its client.
+        let focus_host: Option<&str> = bad_op.and_then(|op| {
+            o.trace
+                .events
+                .iter()
+                .find(|e| e.op == Some(op))
+                .map(|e| e.host.as_str())
+        });
+        let events: Vec<&TraceEvent> = o
+            .trace
             .events
             .iter()
-            .find(|e| e.op == Some(op))
-            .map(|e| e.host.as_str())
-    });
-    let events: Vec<&TraceEvent> = o
-        .trace
-        .events
-        .iter()
-        .filter(|e| match focus_host {
-            None => true,
-            Some(f) => {
-                e.host == f
-                    || e.peer.as_deref() == Some(f)
-                    || e.host == "*"
-                    || matches!(e.kind.as_str(), "crash" | "restart" | "bounce")
+            .filter(|e| match focus_host {
+                None => true,
+                Some(f) => {
+                    e.host == f
+                        || e.peer.as_deref() == Some(f)
+                        || e.host == "*"
+                        || matches!(
+                            e.kind.as_str(),
+                            "crash" | "restart" | "bounce" | "pause" | "resume"
+                        )
+                }
+            })
+            .collect();
+        let hosts = lanes_of(&events);
+        let lane = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), i))
+            .collect();
+        let times: Vec<u64> = {
+            let mut t: Vec<u64> = events.iter().map(|e| e.t_us).collect();
+            t.dedup();
+            t
+        };
+        let window = row_window(o, &events, &times, bad_op);
+        let (t0, t1) = (
+            window.first().copied().unwrap_or(0),
+            window.last().copied().unwrap_or(0),
+        );
+        let row = window.iter().enumerate().map(|(i, &t)| (t, i)).collect();
+        let width = (LEFT + hosts.len() as f64 * LANE_W + FAULT_LABEL_W).max(1300.0);
+        let height = TOP + (window.len() as f64 + 2.0) * ROW_H;
+        Self {
+            events,
+            focus_host,
+            bad_op,
+            hosts,
+            lane,
+            times,
+            window,
+            row,
+            t0,
+            t1,
+            width,
+            height,
+            bottom: height - ROW_H,
+        }
+    }
+
+    /// The row's vertical centre for instant `t` (clamped to the window).
+    fn y(&self, t: u64) -> f64 {
+        let r =
+            self.row
+                .get(&t)
+                .copied()
+                .unwrap_or(if t < self.t0 { 0 } else { self.window.len() });
+        TOP + r as f64 * ROW_H + ROW_H / 2.0
+    }
+
+    /// The lane of host `h`.
+    fn x(&self, h: &str) -> f64 {
+        LEFT + self.lane.get(h).copied().unwrap_or(0) as f64 * LANE_W + LANE_W / 3.0
+    }
+
+    /// The opening tag, markers, title, verdict and what is shown.
+    fn header(&self, o: &Outcome) -> String {
+        let (width, height) = (self.width, self.height);
+        let (t0, t1, window, times, focus_host) =
+            (self.t0, self.t1, &self.window, &self.times, self.focus_host);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="monospace" font-size="11">
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#4a6fa5"/></marker>
+<marker id="arrowg" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#999"/></marker></defs>
+<rect width="100%" height="100%" fill="white"/>"##
+        );
+        let verdict_color = if o.verdict == Verdict::Pass {
+            "#2a7a2a"
+        } else {
+            "#c00000"
+        };
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"#,
+            esc(&title(o))
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="40" font-size="12" fill="{verdict_color}" font-weight="bold">{}</text>"#,
+            esc(&short(&verdict_line(o), 160))
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="10" y="58" font-size="10" fill="#555">faults: {}</text>"##,
+            esc(&short(&o.plan.to_spec(), 220))
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="10" y="74" font-size="10" fill="#555">{}showing {} to {} ({} of {} instants{}); time runs down, one row per instant</text>"##,
+            focus_host
+                .map(|h| format!("events involving {h} (the violating operation's client); "))
+                .unwrap_or_default(),
+            secs(t0),
+            secs(t1),
+            window.len(),
+            times.len(),
+            if window.len() < times.len() {
+                ", the rest cut"
+            } else {
+                ""
             }
-        })
-        .collect();
-    let events = &events;
+        );
+        s
+    }
+
+    /// A lane per host, and the time labels.
+    fn lanes(&self, s: &mut String) {
+        let bottom = self.bottom;
+        for h in &self.hosts {
+            let lx = self.x(h);
+            let _ = writeln!(
+                s,
+                r#"<text x="{lx:.1}" y="{:.1}" text-anchor="middle" font-size="13" font-weight="bold">{}</text>"#,
+                TOP - 12.0,
+                esc(h)
+            );
+            let _ = writeln!(
+                s,
+                r##"<line x1="{lx:.1}" y1="{TOP:.1}" x2="{lx:.1}" y2="{bottom:.1}" stroke="#bbb" stroke-width="2"/>"##
+            );
+        }
+        // Time labels.
+        for (i, &t) in self.window.iter().enumerate() {
+            let ty = TOP + i as f64 * ROW_H + ROW_H / 2.0 + 4.0;
+            let _ = writeln!(
+                s,
+                r##"<text x="6" y="{ty:.1}" font-size="9" fill="#888">{}</text>"##,
+                secs(t)
+            );
+        }
+    }
+
+    /// Crashed and paused stretches of lanes.
+    fn stretches(&self, s: &mut String) {
+        for (what, color, start, ends) in [
+            (CRASHED, "#333", "crash", &["restart", "bounce", "heal"][..]),
+            (PAUSED, "#1f77b4", "pause", &["resume", "heal"][..]),
+        ] {
+            for (h, from, to) in stretches(&self.events, start, ends) {
+                let (y2, to) = to.map_or((self.bottom, self.t1), |to| (self.y(to), to));
+                stretch(
+                    s,
+                    what,
+                    color,
+                    self.x(h),
+                    self.y(from),
+                    y2,
+                    (self.t0, self.t1),
+                    (from, to),
+                );
+            }
+        }
+    }
+
+    /// Messages: an arrow from send to delivery, or a cross where dropped.
+    fn messages(&self, s: &mut String) {
+        // Messages: index deliveries and drops by message id.
+        let mut ends: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
+        for e in &self.events {
+            if let (Some(m), "deliver" | "drop") = (e.msg, e.kind.as_str()) {
+                ends.insert(m, e);
+            }
+        }
+        for e in self
+            .events
+            .iter()
+            .filter(|e| e.kind == "send" && self.row.contains_key(&e.t_us))
+        {
+            let Some(peer) = e.peer.as_deref() else {
+                continue;
+            };
+            let (x1, y1) = (self.x(&e.host), self.y(e.t_us));
+            let x2 = self.x(peer);
+            let data = e.detail.starts_with("DATA");
+            let (color, marker) = if data {
+                ("#4a6fa5", "arrow")
+            } else {
+                ("#999", "arrowg")
+            };
+            match e.msg.and_then(|m| ends.get(&m)) {
+                Some(end) if end.kind == "deliver" => {
+                    let y2 = if end.t_us > self.t1 {
+                        self.bottom
+                    } else {
+                        self.y(end.t_us)
+                    };
+                    let _ = writeln!(
+                        s,
+                        r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{color}" stroke-width="1.2" marker-end="url(#{marker})"><title>{} {}→{} at {}, delivered at {}</title></line>"#,
+                        esc(&e.detail),
+                        esc(&e.host),
+                        esc(peer),
+                        secs(e.t_us),
+                        secs(end.t_us)
+                    );
+                    let (lx, ly) = (x1 + (x2 - x1) * 0.25, y1 + (y2 - y1) * 0.25 - 2.0);
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{lx:.1}" y="{ly:.1}" font-size="8" fill="{color}">{}</text>"#,
+                        esc(e
+                            .detail
+                            .split(' ')
+                            .take(2)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .as_str())
+                    );
+                }
+                Some(_) => {
+                    let (mx, my) = (x1 + (x2 - x1) * 0.4, y1 + ROW_H * 0.8);
+                    let _ = writeln!(
+                        s,
+                        r##"<line x1="{x1:.1}" y1="{y1:.1}" x2="{mx:.1}" y2="{my:.1}" stroke="#c00000" stroke-width="1.2"/><text x="{mx:.1}" y="{:.1}" fill="#c00000" font-size="13" text-anchor="middle">×</text><text x="{:.1}" y="{my:.1}" fill="#c00000" font-size="8">dropped {}</text>"##,
+                        my + 4.0,
+                        mx + 8.0,
+                        esc(&e.detail)
+                    );
+                }
+                None => {
+                    let (mx, my) = (x1 + (x2 - x1) * 0.4, y1 + ROW_H * 0.8);
+                    let _ = writeln!(
+                        s,
+                        r##"<line x1="{x1:.1}" y1="{y1:.1}" x2="{mx:.1}" y2="{my:.1}" stroke="#c00000" stroke-width="1.2" stroke-dasharray="3,2"/><text x="{:.1}" y="{my:.1}" fill="#c00000" font-size="8">lost {}</text>"##,
+                        mx + 4.0,
+                        esc(&e.detail)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Operations: a bar beside the client's lane from invoke to completion.
+    fn operations(&self, s: &mut String) {
+        // Operations: a bar beside the client's lane from invoke to completion.
+        let mut invokes: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
+        let mut done: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
+        for e in &self.events {
+            match (e.kind.as_str(), e.op) {
+                ("invoke", Some(op)) => {
+                    invokes.insert(op, e);
+                }
+                ("ok" | "err", Some(op)) => {
+                    done.insert(op, e);
+                }
+                _ => {}
+            }
+        }
+        for (op, inv) in &invokes {
+            let end = done.get(op);
+            let end_t = end.map_or(u64::MAX, |e| e.t_us);
+            if end_t < self.t0 || inv.t_us > self.t1 {
+                continue;
+            }
+            let bad = self.bad_op == Some(*op);
+            let color = match (bad, end.map(|e| e.kind.as_str())) {
+                (true, _) => "#e00000",
+                (_, Some("ok")) => "#3a9a3a",
+                (_, Some(_)) => "#e08a00",
+                (_, None) => "#888",
+            };
+            let bx = self.x(&inv.host) + 8.0;
+            let y1 = self.y(inv.t_us) - ROW_H / 2.0 + 2.0;
+            let y2 = if end_t > self.t1 {
+                self.bottom
+            } else {
+                self.y(end_t) + ROW_H / 2.0 - 2.0
+            };
+            let w = if bad { 9.0 } else { 6.0 };
+            let _ = writeln!(
+                s,
+                r#"<rect x="{bx:.1}" y="{y1:.1}" width="{w}" height="{:.1}" fill="{color}" rx="2"/>"#,
+                (y2 - y1).max(4.0)
+            );
+            let weight = if bad { "bold" } else { "normal" };
+            let text_color = if bad { "#e00000" } else { "#222" };
+            if inv.t_us >= self.t0 {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{text_color}" font-weight="{weight}">#{op} {}</text>"#,
+                    bx + w + 3.0,
+                    self.y(inv.t_us) + 3.0,
+                    esc(&short(&inv.detail, 34))
+                );
+            }
+            if let Some(e) = end.filter(|e| e.t_us <= self.t1) {
+                let label = if e.kind == "ok" {
+                    format!("→ ok {}", e.detail)
+                } else {
+                    format!("→ {}", e.detail)
+                };
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{text_color}" font-weight="{weight}">{}</text>"#,
+                    bx + w + 3.0,
+                    self.y(e.t_us) + 3.0,
+                    esc(&short(&label, 34))
+                );
+            }
+        }
+    }
+
+    /// Faults and verdicts: labelled lines across every lane, one label per
+    /// row (several faults at one instant share it).
+    fn fault_labels(&self, s: &mut String) {
+        // Faults and verdicts: labelled lines across every lane, one label per
+        // self.row (several faults at one instant share it).
+        let right = LEFT + self.hosts.len() as f64 * LANE_W;
+        let mut labels: BTreeMap<u64, (Vec<String>, &str)> = BTreeMap::new();
+        for e in self
+            .events
+            .iter()
+            .filter(|e| self.row.contains_key(&e.t_us))
+        {
+            let color = match e.kind.as_str() {
+                "partition" | "partition_oneway" | "hold_link" | "loss" | "crash" | "bounce"
+                | "pause" => "#8a2be2",
+                "repair" | "repair_oneway" | "release" | "loss_off" | "restart" | "resume"
+                | "heal" => "#2a7a2a",
+                "violation" | "liveness" => "#e00000",
+                _ => continue,
+            };
+            let entry = labels.entry(e.t_us).or_insert_with(|| (Vec::new(), color));
+            entry.0.push(e.detail.clone());
+            if color == "#e00000" {
+                entry.1 = color;
+            }
+        }
+        for (t, (texts, color)) in labels {
+            let ly = self.y(t);
+            let _ = writeln!(
+                s,
+                r#"<line x1="{LEFT:.1}" y1="{ly:.1}" x2="{right:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="1" stroke-dasharray="6,3" opacity="0.8"/><text x="{:.1}" y="{:.1}" fill="{color}" font-size="10" font-weight="bold">{} {}</text>"#,
+                right + 6.0,
+                ly + 4.0,
+                secs(t),
+                esc(&short(&texts.join("; "), 46))
+            );
+        }
+    }
+}
+
+/// The lanes: every host the events name, servers first, then clients, in
+/// name order (stable across runs).
+fn lanes_of(events: &[&TraceEvent]) -> Vec<String> {
     let mut hosts: Vec<String> = Vec::new();
     for e in events {
         for h in std::iter::once(&e.host).chain(e.peer.as_ref()) {
@@ -94,21 +474,13 @@ pub fn svg(o: &Outcome) -> String {
             }
         }
     }
-    // Servers first, then clients, in name order (stable across runs).
     hosts.sort_by_key(|h| (!h.starts_with("server"), h.clone()));
-    let lane: BTreeMap<&str, usize> = hosts
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.as_str(), i))
-        .collect();
-    let bad_op = o.verdict.violation().and_then(|v| v.op);
+    hosts
+}
 
-    // The window of rows: distinct instants, ending at the focus.
-    let times: Vec<u64> = {
-        let mut t: Vec<u64> = events.iter().map(|e| e.t_us).collect();
-        t.dedup();
-        t
-    };
+/// The instants shown: at most [`MAX_ROWS`], ending a little after the
+/// violation (or at the start, for a pass).
+fn row_window(o: &Outcome, events: &[&TraceEvent], times: &[u64], bad_op: Option<u64>) -> Vec<u64> {
     let focus = match (&o.verdict, bad_op) {
         (Verdict::Pass, _) => None,
         (_, Some(op)) => events
@@ -126,294 +498,63 @@ pub fn svg(o: &Outcome) -> String {
         None => times.len().min(MAX_ROWS),
     };
     let start_idx = end_idx.saturating_sub(MAX_ROWS);
-    let window = &times[start_idx..end_idx];
-    let (t0, t1) = (
-        window.first().copied().unwrap_or(0),
-        window.last().copied().unwrap_or(0),
-    );
-    let row: BTreeMap<u64, usize> = window.iter().enumerate().map(|(i, &t)| (t, i)).collect();
-    let y = |t: u64| -> f64 {
-        let r = row
-            .get(&t)
-            .copied()
-            .unwrap_or(if t < t0 { 0 } else { window.len() });
-        TOP + r as f64 * ROW_H + ROW_H / 2.0
-    };
-    let x = |h: &str| -> f64 {
-        LEFT + lane.get(h).copied().unwrap_or(0) as f64 * LANE_W + LANE_W / 3.0
-    };
-    let width = (LEFT + hosts.len() as f64 * LANE_W + FAULT_LABEL_W).max(1300.0);
-    let height = TOP + (window.len() as f64 + 2.0) * ROW_H;
-    let bottom = height - ROW_H;
-
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="monospace" font-size="11">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#4a6fa5"/></marker>
-<marker id="arrowg" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#999"/></marker></defs>
-<rect width="100%" height="100%" fill="white"/>"##
-    );
-    let verdict_color = if o.verdict == Verdict::Pass {
-        "#2a7a2a"
-    } else {
-        "#c00000"
-    };
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"#,
-        esc(&title(o))
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="40" font-size="12" fill="{verdict_color}" font-weight="bold">{}</text>"#,
-        esc(&short(&verdict_line(o), 160))
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="58" font-size="10" fill="#555">faults: {}</text>"##,
-        esc(&short(&o.plan.to_spec(), 220))
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="74" font-size="10" fill="#555">{}showing {} to {} ({} of {} instants{}); time runs down, one row per instant</text>"##,
-        focus_host
-            .map(|h| format!("events involving {h} (the violating operation's client); "))
-            .unwrap_or_default(),
-        secs(t0),
-        secs(t1),
-        window.len(),
-        times.len(),
-        if window.len() < times.len() {
-            ", the rest cut"
-        } else {
-            ""
-        }
-    );
-    // Lanes.
-    for h in &hosts {
-        let lx = x(h);
-        let _ = writeln!(
-            s,
-            r#"<text x="{lx:.1}" y="{:.1}" text-anchor="middle" font-size="13" font-weight="bold">{}</text>"#,
-            TOP - 12.0,
-            esc(h)
-        );
-        let _ = writeln!(
-            s,
-            r##"<line x1="{lx:.1}" y1="{TOP:.1}" x2="{lx:.1}" y2="{bottom:.1}" stroke="#bbb" stroke-width="2"/>"##
-        );
-    }
-    // Time labels.
-    for (i, &t) in window.iter().enumerate() {
-        let ty = TOP + i as f64 * ROW_H + ROW_H / 2.0 + 4.0;
-        let _ = writeln!(
-            s,
-            r##"<text x="6" y="{ty:.1}" font-size="9" fill="#888">{}</text>"##,
-            secs(t)
-        );
-    }
-    // Crashed stretches of lanes.
-    let mut down: BTreeMap<&str, u64> = BTreeMap::new();
-    for e in events {
-        match e.kind.as_str() {
-            "crash" => {
-                down.insert(&e.host, e.t_us);
-            }
-            "restart" | "bounce" | "heal" => {
-                let ended: Vec<&str> = if e.kind == "heal" {
-                    down.keys().copied().collect()
-                } else {
-                    vec![e.host.as_str()]
-                };
-                for h in ended {
-                    if let Some(from) = down.remove(h) {
-                        crashed(&mut s, x(h), y(from), y(e.t_us), t0, t1, from, e.t_us);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for (h, from) in down {
-        crashed(&mut s, x(h), y(from), bottom, t0, t1, from, t1);
-    }
-    // Messages: index deliveries and drops by message id.
-    let mut ends: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
-    for e in events {
-        if let (Some(m), "deliver" | "drop") = (e.msg, e.kind.as_str()) {
-            ends.insert(m, e);
-        }
-    }
-    for e in events
-        .iter()
-        .filter(|e| e.kind == "send" && row.contains_key(&e.t_us))
-    {
-        let Some(peer) = e.peer.as_deref() else {
-            continue;
-        };
-        let (x1, y1) = (x(&e.host), y(e.t_us));
-        let x2 = x(peer);
-        let data = e.detail.starts_with("DATA");
-        let (color, marker) = if data {
-            ("#4a6fa5", "arrow")
-        } else {
-            ("#999", "arrowg")
-        };
-        match e.msg.and_then(|m| ends.get(&m)) {
-            Some(end) if end.kind == "deliver" => {
-                let y2 = if end.t_us > t1 { bottom } else { y(end.t_us) };
-                let _ = writeln!(
-                    s,
-                    r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{color}" stroke-width="1.2" marker-end="url(#{marker})"><title>{} {}→{} at {}, delivered at {}</title></line>"#,
-                    esc(&e.detail),
-                    esc(&e.host),
-                    esc(peer),
-                    secs(e.t_us),
-                    secs(end.t_us)
-                );
-                let (lx, ly) = (x1 + (x2 - x1) * 0.25, y1 + (y2 - y1) * 0.25 - 2.0);
-                let _ = writeln!(
-                    s,
-                    r#"<text x="{lx:.1}" y="{ly:.1}" font-size="8" fill="{color}">{}</text>"#,
-                    esc(e
-                        .detail
-                        .split(' ')
-                        .take(2)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .as_str())
-                );
-            }
-            Some(_) => {
-                let (mx, my) = (x1 + (x2 - x1) * 0.4, y1 + ROW_H * 0.8);
-                let _ = writeln!(
-                    s,
-                    r##"<line x1="{x1:.1}" y1="{y1:.1}" x2="{mx:.1}" y2="{my:.1}" stroke="#c00000" stroke-width="1.2"/><text x="{mx:.1}" y="{:.1}" fill="#c00000" font-size="13" text-anchor="middle">×</text><text x="{:.1}" y="{my:.1}" fill="#c00000" font-size="8">dropped {}</text>"##,
-                    my + 4.0,
-                    mx + 8.0,
-                    esc(&e.detail)
-                );
-            }
-            None => {
-                let (mx, my) = (x1 + (x2 - x1) * 0.4, y1 + ROW_H * 0.8);
-                let _ = writeln!(
-                    s,
-                    r##"<line x1="{x1:.1}" y1="{y1:.1}" x2="{mx:.1}" y2="{my:.1}" stroke="#c00000" stroke-width="1.2" stroke-dasharray="3,2"/><text x="{:.1}" y="{my:.1}" fill="#c00000" font-size="8">lost {}</text>"##,
-                    mx + 4.0,
-                    esc(&e.detail)
-                );
-            }
-        }
-    }
-    // Operations: a bar beside the client's lane from invoke to completion.
-    let mut invokes: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
-    let mut done: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
-    for e in events {
-        match (e.kind.as_str(), e.op) {
-            ("invoke", Some(op)) => {
-                invokes.insert(op, e);
-            }
-            ("ok" | "err", Some(op)) => {
-                done.insert(op, e);
-            }
-            _ => {}
-        }
-    }
-    for (op, inv) in &invokes {
-        let end = done.get(op);
-        let end_t = end.map_or(u64::MAX, |e| e.t_us);
-        if end_t < t0 || inv.t_us > t1 {
-            continue;
-        }
-        let bad = bad_op == Some(*op);
-        let color = match (bad, end.map(|e| e.kind.as_str())) {
-            (true, _) => "#e00000",
-            (_, Some("ok")) => "#3a9a3a",
-            (_, Some(_)) => "#e08a00",
-            (_, None) => "#888",
-        };
-        let bx = x(&inv.host) + 8.0;
-        let y1 = y(inv.t_us) - ROW_H / 2.0 + 2.0;
-        let y2 = if end_t > t1 {
-            bottom
-        } else {
-            y(end_t) + ROW_H / 2.0 - 2.0
-        };
-        let w = if bad { 9.0 } else { 6.0 };
-        let _ = writeln!(
-            s,
-            r#"<rect x="{bx:.1}" y="{y1:.1}" width="{w}" height="{:.1}" fill="{color}" rx="2"/>"#,
-            (y2 - y1).max(4.0)
-        );
-        let weight = if bad { "bold" } else { "normal" };
-        let text_color = if bad { "#e00000" } else { "#222" };
-        if inv.t_us >= t0 {
-            let _ = writeln!(
-                s,
-                r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{text_color}" font-weight="{weight}">#{op} {}</text>"#,
-                bx + w + 3.0,
-                y(inv.t_us) + 3.0,
-                esc(&short(&inv.detail, 34))
-            );
-        }
-        if let Some(e) = end.filter(|e| e.t_us <= t1) {
-            let label = if e.kind == "ok" {
-                format!("→ ok {}", e.detail)
-            } else {
-                format!("→ {}", e.detail)
-            };
-            let _ = writeln!(
-                s,
-                r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{text_color}" font-weight="{weight}">{}</text>"#,
-                bx + w + 3.0,
-                y(e.t_us) + 3.0,
-                esc(&short(&label, 34))
-            );
-        }
-    }
-    // Faults and verdicts: labelled lines across every lane, one label per
-    // row (several faults at one instant share it).
-    let right = LEFT + hosts.len() as f64 * LANE_W;
-    let mut labels: BTreeMap<u64, (Vec<String>, &str)> = BTreeMap::new();
-    for e in events.iter().filter(|e| row.contains_key(&e.t_us)) {
-        let color = match e.kind.as_str() {
-            "partition" | "partition_oneway" | "hold_link" | "loss" | "crash" | "bounce" => {
-                "#8a2be2"
-            }
-            "repair" | "repair_oneway" | "release" | "loss_off" | "restart" | "heal" => "#2a7a2a",
-            "violation" | "liveness" => "#e00000",
-            _ => continue,
-        };
-        let entry = labels.entry(e.t_us).or_insert_with(|| (Vec::new(), color));
-        entry.0.push(e.detail.clone());
-        if color == "#e00000" {
-            entry.1 = color;
-        }
-    }
-    for (t, (texts, color)) in labels {
-        let ly = y(t);
-        let _ = writeln!(
-            s,
-            r#"<line x1="{LEFT:.1}" y1="{ly:.1}" x2="{right:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="1" stroke-dasharray="6,3" opacity="0.8"/><text x="{:.1}" y="{:.1}" fill="{color}" font-size="10" font-weight="bold">{} {}</text>"#,
-            right + 6.0,
-            ly + 4.0,
-            secs(t),
-            esc(&short(&texts.join("; "), 46))
-        );
-    }
-    s.push_str("</svg>\n");
-    s
+    times[start_idx..end_idx].to_vec()
 }
 
+/// Label of a crashed stretch of a lane.
+const CRASHED: &str = "crashed";
+/// Label of a paused stretch of a lane.
+const PAUSED: &str = "paused";
+
+/// The stretches of time each host spent between a `start` event and the
+/// next of `ends` (`heal` ends every host's): (host, from, to), `to` `None`
+/// when the trace ends first. In order of their end, then host name.
+fn stretches<'a>(
+    events: &[&'a TraceEvent],
+    start: &str,
+    ends: &[&str],
+) -> Vec<(&'a str, u64, Option<u64>)> {
+    let mut open: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in events {
+        if e.kind == start {
+            open.insert(&e.host, e.t_us);
+        } else if ends.contains(&e.kind.as_str()) {
+            let ended: Vec<&str> = if e.kind == "heal" {
+                open.keys().copied().collect()
+            } else {
+                vec![e.host.as_str()]
+            };
+            for h in ended {
+                if let Some(from) = open.remove(h) {
+                    out.push((h, from, Some(e.t_us)));
+                }
+            }
+        }
+    }
+    out.extend(open.into_iter().map(|(h, from)| (h, from, None)));
+    out
+}
+
+/// A shaded, labelled stretch `(from, to)` of the lane at `lx`, drawn from
+/// `y1` to `y2` if it meets the window `(t0, t1)`.
 #[allow(clippy::too_many_arguments)]
-fn crashed(s: &mut String, lx: f64, y1: f64, y2: f64, t0: u64, t1: u64, from: u64, to: u64) {
+fn stretch(
+    s: &mut String,
+    what: &str,
+    color: &str,
+    lx: f64,
+    y1: f64,
+    y2: f64,
+    (t0, t1): (u64, u64),
+    (from, to): (u64, u64),
+) {
     if to < t0 || from > t1 {
         return;
     }
     let _ = writeln!(
         s,
-        r##"<rect x="{:.1}" y="{y1:.1}" width="10" height="{:.1}" fill="#333" opacity="0.35"><title>crashed</title></rect><text x="{:.1}" y="{:.1}" font-size="9" fill="#333" transform="rotate(90 {:.1} {:.1})">crashed</text>"##,
+        r##"<rect x="{:.1}" y="{y1:.1}" width="10" height="{:.1}" fill="{color}" opacity="0.35"><title>{what}</title></rect><text x="{:.1}" y="{:.1}" font-size="9" fill="{color}" transform="rotate(90 {:.1} {:.1})">{what}</text>"##,
         lx - 5.0,
         (y2 - y1).max(2.0),
         lx - 14.0,
@@ -506,7 +647,7 @@ pub fn chrome(o: &Outcome) -> String {
             "heal" | "violation" | "liveness" => {
                 out.push(json!({"name": format!("{}: {}", e.kind, e.detail), "cat": "verdict", "ph": "i", "s": "g", "pid": 1, "tid": 0, "ts": e.t_us}));
             }
-            "crash" | "restart" | "bounce" => {
+            "crash" | "restart" | "bounce" | "pause" | "resume" => {
                 out.push(json!({"name": e.kind, "cat": "fault", "ph": "i", "s": "t", "pid": 1, "tid": t(&e.host), "ts": e.t_us}));
             }
             _ => {}

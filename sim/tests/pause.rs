@@ -1,0 +1,76 @@
+//! The `pause` fault has its effect: while a host is paused nothing it
+//! sends leaves and nothing reaches it, so no client completes an
+//! operation against a paused server; after it resumes they do again.
+
+use heddle_sim::faults::FaultPlan;
+use heddle_sim::runner::{Outcome, RunOptions, Verdict, run};
+use heddle_sim::scenario::Scenario;
+use heddle_sim::scenarios::echo::Echo;
+
+const KNOBS: &str = "latency=1..10ms; repair=1; order=fixed";
+/// The pause: from 1 s to 3 s.
+const FROM_US: u64 = 1_000_000;
+const TO_US: u64 = 3_000_000;
+/// A reply already on the wire when the pause starts (at most 10 ms away)
+/// still arrives: judge from a little later.
+const SLACK_US: u64 = 50_000;
+
+fn echo(spec: &str) -> Outcome {
+    let plan = FaultPlan::parse(spec, &Echo.hosts()).expect("spec parses");
+    run(
+        &Echo,
+        Echo.default_variant(),
+        1,
+        plan,
+        RunOptions { net_trace: false },
+    )
+}
+
+/// Completed operations in `[from, to)`, µs.
+fn completed(o: &Outcome, from: u64, to: u64) -> usize {
+    o.trace
+        .events
+        .iter()
+        .filter(|e| e.kind == "ok" && (from..to).contains(&e.t_us))
+        .count()
+}
+
+#[test]
+fn nothing_completes_against_a_paused_server() {
+    let paused = echo(&format!("{KNOBS}; pause(server)@1000ms+2000ms"));
+    assert_eq!(paused.verdict, Verdict::Pass);
+    assert_eq!(
+        completed(&paused, FROM_US + SLACK_US, TO_US),
+        0,
+        "an operation completed while the server was paused"
+    );
+    assert!(
+        completed(&paused, TO_US, TO_US + 1_000_000) > 0,
+        "operations complete again after the resume"
+    );
+    // The control: without the pause, operations complete in that window.
+    let control = echo(&format!("{KNOBS}; partition(server,client-1)@5000ms+1ms"));
+    assert!(completed(&control, FROM_US + SLACK_US, TO_US) > 0);
+}
+
+/// The trace records the pause and the resume on the paused host.
+#[test]
+fn the_trace_shows_the_pause() {
+    let o = echo(&format!("{KNOBS}; pause(client-1)@1000ms+2000ms"));
+    let marks: Vec<(u64, &str, &str)> = o
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "pause" | "resume"))
+        .map(|e| (e.t_us, e.kind.as_str(), e.host.as_str()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (FROM_US, "pause", "client-1"),
+            (TO_US, "resume", "client-1")
+        ]
+    );
+    let svg = heddle_sim::views::svg(&o);
+    assert!(svg.contains("<title>paused</title>"), "the SVG shades it");
+}
