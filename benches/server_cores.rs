@@ -169,7 +169,7 @@ impl RawConn {
             out: Vec::new(),
             inbox: Vec::new(),
         };
-        c.push(&ClientSession::<()>::new(TOKEN.to_vec()).hello());
+        c.push(&ClientSession::<()>::new(TOKEN.to_vec(), 1).hello());
         c.flush().await;
         let welcome = c.next_frame().await;
         assert!(
@@ -235,6 +235,7 @@ impl RawConn {
                         method: METHOD.to_owned(),
                         idempotency_key: None,
                         args,
+                        trace: None,
                     }));
                     sent += 1;
                 }
