@@ -14,7 +14,9 @@ mod common;
 
 use common::raw::{EchoClient, echo_server};
 use criterion::{Criterion, criterion_group, criterion_main};
-use heddle::distributed::lock::{LockClient, LockClientConfig, LockConfig, LockService, lock_service};
+use heddle::distributed::lock::{
+    LockClient, LockClientConfig, LockConfig, LockService, lock_service,
+};
 use heddle::distributed::rpc::{Client, ClientConfig, ServerConfig, serve};
 use heddle::net::{Addr, Network, Tokio};
 use heddle::storage::{DurableCounter, Files};
@@ -40,8 +42,17 @@ fn lock(c: &mut Criterion) {
         let listener = Tokio.bind(&Addr::new("127.0.0.1", 0)).await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let config = ServerConfig::new(SECRET.to_vec());
-        tokio::spawn(serve(listener, lock_service(service), config, CancellationToken::new()));
-        let rpc = Client::new(Tokio, Addr::new("127.0.0.1", port), ClientConfig::new(SECRET.to_vec()));
+        tokio::spawn(serve(
+            listener,
+            lock_service(service),
+            config,
+            CancellationToken::new(),
+        ));
+        let rpc = Client::new(
+            Tokio,
+            Addr::new("127.0.0.1", port),
+            ClientConfig::new(SECRET.to_vec()),
+        );
         let locks = LockClient::new(rpc, 1, LockClientConfig::default());
 
         let raw = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -63,7 +63,11 @@ impl EchoClient {
     pub async fn round_trip(&mut self, payload: &[u8]) -> &[u8] {
         self.out.clear();
         push_frame(&mut self.out, payload);
-        self.stream.get_mut().write_all(&self.out).await.expect("write");
+        self.stream
+            .get_mut()
+            .write_all(&self.out)
+            .await
+            .expect("write");
         assert!(read_frame(&mut self.stream, &mut self.reply).await, "eof");
         &self.reply
     }

@@ -57,8 +57,8 @@ const PORT: u16 = 9100;
 const CLIENTS: usize = 4;
 const SECRET: &[u8] = b"heddle-sim";
 const LOCK: &str = "job";
-const TTL: Duration = Duration::from_millis(1_000);
-const SLICE: Duration = Duration::from_millis(150);
+const TTL: Duration = Duration::from_millis(500);
+const SLICE: Duration = Duration::from_millis(100);
 const LOCKS_HOST: &str = "locks";
 const RESOURCE_HOST: &str = "resource";
 
@@ -156,6 +156,8 @@ impl Scenario for Lock {
             let owner = u64::try_from(i).unwrap_or(0) + 1;
             let locks =
                 LockClient::new(rpc(LOCKS_HOST, rng.random()), owner, lock_config(&mut rng));
+            let guide = rpc(LOCKS_HOST, rng.random());
+            let resource = rpc(RESOURCE_HOST, rng.random());
             let w = Worker {
                 name: name.clone(),
                 owner,
@@ -164,7 +166,8 @@ impl Scenario for Lock {
                 need: ctx.liveness.ops_per_client,
                 rec: ctx.recorder.clone(),
                 locks,
-                resource: rpc(RESOURCE_HOST, u64::from(u32::MAX) + owner),
+                guide,
+                resource,
                 renew: ctx.variant != "no-renewal",
             };
             sim.client(name, w.run());
@@ -191,8 +194,8 @@ fn rpc(host: &str, seed: u64) -> Client<Turmoil> {
 fn lock_config(rng: &mut SmallRng) -> LockClientConfig {
     LockClientConfig {
         ttl: TTL,
-        renew_every: Duration::from_millis(250),
-        margin: Duration::from_millis(100),
+        renew_every: Duration::from_millis(150),
+        margin: Duration::from_millis(50),
         acquire_timeout: Duration::from_secs(5),
         backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(400)),
         seed: Some(rng.random()),
@@ -268,6 +271,8 @@ struct Worker {
     need: usize,
     rec: Recorder,
     locks: LockClient<Turmoil>,
+    /// `no-renewal`'s client calls the lock server's methods itself.
+    guide: Client<Turmoil>,
     resource: Client<Turmoil>,
     renew: bool,
 }
@@ -345,7 +350,7 @@ impl Worker {
             owner: self.owner,
             ttl_ms: u64::try_from(TTL.as_millis()).unwrap_or(u64::MAX),
         };
-        let token = match self.locks_rpc().call(protocol::ACQUIRE, &args).await {
+        let token = match self.guide.call(protocol::ACQUIRE, &args).await {
             Ok(Reply::Granted { token, .. }) => token,
             Ok(other) => {
                 self.rec.err(&self.name, id, format!("{other:?}"));
@@ -368,19 +373,11 @@ impl Worker {
             owner: self.owner,
             token,
         };
-        match self
-            .locks_rpc()
-            .call::<_, Reply>(protocol::RELEASE, &args)
-            .await
-        {
+        match self.guide.call::<_, Reply>(protocol::RELEASE, &args).await {
             Ok(_) => self.rec.ok(&self.name, id, "released"),
             Err(e) => self.rec.err(&self.name, id, e.to_string()),
         }
         oks + 1
-    }
-
-    fn locks_rpc(&self) -> Client<Turmoil> {
-        rpc(LOCKS_HOST, u64::from(u32::MAX) * 2 + self.owner)
     }
 
     /// Writes under `token`, believing the lease valid until `until` (or
