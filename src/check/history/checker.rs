@@ -292,11 +292,16 @@ struct Frame {
     entry: u32,
     /// The memo index of the state before it.
     state: u32,
+    /// A read-only operation linearized as early as possible: if what
+    /// follows fails, so does the configuration before it.
+    forced: bool,
 }
 
 struct Search<'a, M: Model> {
     model: &'a M,
     ops: Vec<(&'a M::Op, Option<&'a M::Ret>)>,
+    /// [`Model::read_only`] of each operation.
+    read_only: Vec<bool>,
     entries: Vec<Entry>,
     /// Zobrist keys of the operations: the linearized set's hash is the xor
     /// of those of its members.
@@ -350,9 +355,11 @@ impl<'a, M: Model> Search<'a, M> {
             });
         }
         let zobrist = (0..ids.len() as u64).map(splitmix64).collect();
+        let read_only = ops.iter().map(|&(o, r)| model.read_only(o, r)).collect();
         Self {
             model,
             ops,
+            read_only,
             entries,
             zobrist,
             memo: Memo::new(ids.len().div_ceil(64)),
@@ -417,11 +424,16 @@ impl<'a, M: Model> Search<'a, M> {
             if e != HEAD && ent.is_call {
                 let op = ent.op as usize;
                 let (o, r) = self.ops[op];
+                let forced = self.read_only[op];
                 if let Some(next) = self.model.step(self.memo.state(state), o, r) {
                     lin[op / 64] |= 1 << (op % 64);
                     let h = lin_hash ^ self.zobrist[op];
                     if let Some(idx) = self.memo.insert(h, &lin, next) {
-                        self.stack.push(Frame { entry: e, state });
+                        self.stack.push(Frame {
+                            entry: e,
+                            state,
+                            forced,
+                        });
                         state = idx;
                         lin_hash = h;
                         self.lift(e);
@@ -433,11 +445,21 @@ impl<'a, M: Model> Search<'a, M> {
                         continue;
                     }
                     lin[op / 64] &= !(1 << (op % 64));
+                    if !forced {
+                        e = ent.next;
+                        continue;
+                    }
+                    // A read-only candidate whose successor already failed:
+                    // this configuration fails too (see `Model::read_only`).
+                } else {
+                    e = ent.next;
+                    continue;
                 }
-                e = ent.next;
-            } else {
-                // A completion of an operation not linearized yet (or the
-                // end of the list): undo the last choice.
+            }
+            // A completion of an operation not linearized yet, the end of
+            // the list, or a dead read-only move: undo choices up to the
+            // last one that was not forced.
+            loop {
                 let Some(f) = self.stack.pop() else {
                     return Outcome::Impossible;
                 };
@@ -447,7 +469,10 @@ impl<'a, M: Model> Search<'a, M> {
                 state = f.state;
                 self.unlift(f.entry);
                 remaining += usize::from(self.ops[op].1.is_some());
-                e = self.entries[f.entry as usize].next;
+                if !f.forced {
+                    e = self.entries[f.entry as usize].next;
+                    break;
+                }
             }
         }
         if limit.allows(self.steps) {
@@ -478,13 +503,16 @@ impl<'a, M: Model> Search<'a, M> {
 }
 
 /// The memo table: every (linearized set, state) reached, each once.
-/// States live here; the search refers to them by index.
+/// States live here; the search refers to them by index. Each entry's hash
+/// and bitset sit side by side in `slots` (at most two cache lines for a
+/// partition of up to 448 operations), so a probe that hits touches the
+/// slot and the state and nothing else.
 struct Memo<S> {
     table: HashTable<u32>,
     words: usize,
-    bits: Vec<u64>,
+    /// Per entry: its hash, then `words` words of linearized set.
+    slots: Vec<u64>,
     states: Vec<S>,
-    hashes: Vec<u64>,
 }
 
 impl<S: Eq + Hash> Memo<S> {
@@ -492,9 +520,8 @@ impl<S: Eq + Hash> Memo<S> {
         Self {
             table: HashTable::new(),
             words: words.max(1),
-            bits: Vec::new(),
+            slots: Vec::new(),
             states: Vec::new(),
-            hashes: Vec::new(),
         }
     }
 
@@ -516,10 +543,11 @@ impl<S: Eq + Hash> Memo<S> {
     /// Inserts (`lin`, `state`) unless present; returns its index if new.
     fn insert(&mut self, set_hash: u64, lin: &[u64], state: S) -> Option<u32> {
         let h = Self::full_hash(set_hash, &state);
-        let w = self.words;
+        let stride = self.words + 1;
         let found = self.table.find(h, |&i| {
             let i = i as usize;
-            self.hashes[i] == h && self.bits[i * w..(i + 1) * w] == *lin && self.states[i] == state
+            let slot = &self.slots[i * stride..(i + 1) * stride];
+            slot[0] == h && slot[1..] == *lin && self.states[i] == state
         });
         if found.is_some() {
             return None;
@@ -534,11 +562,12 @@ impl<S: Eq + Hash> Memo<S> {
 
     fn push(&mut self, h: u64, lin: &[u64], state: S) -> u32 {
         let idx = self.states.len() as u32;
-        self.bits.extend_from_slice(lin);
+        self.slots.push(h);
+        self.slots.extend_from_slice(lin);
         self.states.push(state);
-        self.hashes.push(h);
-        let hashes = &self.hashes;
-        self.table.insert_unique(h, idx, |&i| hashes[i as usize]);
+        let (slots, stride) = (&self.slots, self.words + 1);
+        self.table
+            .insert_unique(h, idx, |&i| slots[i as usize * stride]);
         idx
     }
 }

@@ -64,6 +64,18 @@ pub trait Model {
         Self::Key::default()
     }
 
+    /// Whether `op` with result `ret` leaves *every* state it is possible
+    /// in unchanged (a read, a failed compare-and-set, a refused acquire).
+    /// The checker then linearizes such an operation as soon as it can and
+    /// never tries it later: if any linearization exists, one with the
+    /// read-only operation moved to the earliest point does too. Saying
+    /// `true` wrongly makes the checker unsound; the default, `false`, is
+    /// always safe.
+    fn read_only(&self, op: &Self::Op, ret: Option<&Self::Ret>) -> bool {
+        let _ = (op, ret);
+        false
+    }
+
     /// A short human description of an operation and its result, for
     /// reports and the [`view`](super::view). Default: `Debug`.
     fn describe(&self, op: &Self::Op, ret: Option<&Self::Ret>) -> String {

@@ -420,3 +420,110 @@ fn jsonl_parse_errors() {
         )
     );
 }
+
+/// Brute force: some permutation of the operations that respects real time
+/// (unknown outcomes may be left out) explains every result.
+fn brute_force<M: Model>(m: &M, h: &History<M::Op, M::Ret>) -> bool {
+    fn go<M: Model>(m: &M, h: &History<M::Op, M::Ret>, done: &mut Vec<bool>, s: M::State) -> bool {
+        let open: Vec<usize> = (0..h.len()).filter(|&i| !done[i]).collect();
+        if open.iter().all(|&i| h.ops[i].completed.is_none()) {
+            return true;
+        }
+        let first_return = open
+            .iter()
+            .filter_map(|&i| h.ops[i].completed.as_ref().map(|c| c.at))
+            .min()
+            .unwrap_or(u64::MAX);
+        for &i in &open {
+            if h.ops[i].invoked > first_return {
+                continue;
+            }
+            if let Some(n) = m.step(&s, &h.ops[i].op, h.ops[i].ret()) {
+                done[i] = true;
+                let ok = go(m, h, done, n);
+                done[i] = false;
+                if ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    go(m, h, &mut vec![false; h.len()], m.init())
+}
+
+/// The register without [`Model::read_only`]: the plain search.
+struct PlainRegister;
+
+impl Model for PlainRegister {
+    type Op = RegisterOp<i64>;
+    type Ret = RegisterRet<i64>;
+    type State = Option<i64>;
+    type Key = ();
+    fn init(&self) -> Option<i64> {
+        None
+    }
+    fn step(&self, s: &Option<i64>, op: &Self::Op, ret: Option<&Self::Ret>) -> Option<Option<i64>> {
+        reg().step(s, op, ret)
+    }
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Up to 7 register operations by 3 clients on values 0..3, each with a
+    /// random interval, result and maybe an unknown outcome.
+    fn history() -> impl Strategy<Value = RegH> {
+        let op = (
+            0..3u64,
+            0..3i64,
+            0..3i64,
+            0..3u8,
+            0..20u64,
+            1..8u64,
+            0..4u8,
+            any::<bool>(),
+        );
+        proptest::collection::vec(op, 0..7).prop_map(|ops| {
+            let mut h = RegH::new();
+            let mut free_at = [0u64; 3];
+            for (c, a, b, kind, start, len, res, unknown) in ops {
+                let t0 = start.max(free_at[c as usize]);
+                let t1 = t0 + len;
+                free_at[c as usize] = t1 + 1;
+                let (op, ret) = match kind {
+                    0 => (
+                        RegisterOp::Read,
+                        RegisterRet::Read((res < 3).then_some(res as i64)),
+                    ),
+                    1 => (RegisterOp::Write(a), RegisterRet::Written),
+                    _ => (
+                        RegisterOp::Cas { expect: a, new: b },
+                        RegisterRet::Cas(res % 2 == 0),
+                    ),
+                };
+                if unknown && kind != 0 {
+                    free_at[c as usize] = u64::MAX / 2;
+                    h.push_unknown(c, op, t0);
+                } else {
+                    h.push_complete(c, op, t0, t1, ret);
+                }
+            }
+            h
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn checker_agrees_with_brute_force(h in history()) {
+            let expected = brute_force(&reg(), &h);
+            let fast = check(&reg(), &h);
+            let plain = check(&PlainRegister, &h);
+            prop_assert_eq!(fast.verdict == Verdict::Linearizable, expected);
+            prop_assert_eq!(plain.verdict, fast.verdict);
+        }
+    }
+}

@@ -108,6 +108,10 @@ impl Model for Kv {
         op.key().to_string()
     }
 
+    fn read_only(&self, op: &KvOp, _: Option<&KvRet>) -> bool {
+        matches!(op, KvOp::Get { .. })
+    }
+
     fn describe(&self, op: &KvOp, ret: Option<&KvRet>) -> String {
         let op = match op {
             KvOp::Get { key } => format!("get({key:?})"),

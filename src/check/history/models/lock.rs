@@ -92,6 +92,10 @@ impl Model for Lock {
     type State = LockState;
     type Key = ();
 
+    fn read_only(&self, _: &LockOp, ret: Option<&LockRet>) -> bool {
+        matches!(ret, Some(LockRet::Refused | LockRet::NotHeld))
+    }
+
     fn init(&self) -> LockState {
         LockState::default()
     }

@@ -72,4 +72,11 @@ impl<V: Clone + Eq + Hash + Debug> Model for Queue<V> {
             _ => None,
         }
     }
+
+    fn read_only(&self, op: &QueueOp<V>, ret: Option<&QueueRet<V>>) -> bool {
+        matches!(
+            (op, ret),
+            (QueueOp::Dequeue, Some(QueueRet::Dequeued(None)))
+        )
+    }
 }

@@ -79,6 +79,13 @@ impl<V: Clone + Eq + Hash + Debug> Model for Register<V> {
         }
     }
 
+    fn read_only(&self, op: &RegisterOp<V>, ret: Option<&RegisterRet<V>>) -> bool {
+        matches!(
+            (op, ret),
+            (RegisterOp::Read, _) | (RegisterOp::Cas { .. }, Some(RegisterRet::Cas(false)))
+        )
+    }
+
     fn describe(&self, op: &RegisterOp<V>, ret: Option<&RegisterRet<V>>) -> String {
         let op = match op {
             RegisterOp::Read => "read()".to_string(),

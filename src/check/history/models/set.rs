@@ -79,6 +79,15 @@ impl<V: Clone + Ord + Hash + Debug + Default> Model for Set<V> {
         Some(n)
     }
 
+    fn read_only(&self, op: &SetOp<V>, ret: Option<&SetRet>) -> bool {
+        matches!(
+            (op, ret),
+            (SetOp::Contains(_), _)
+                | (SetOp::Add(_), Some(SetRet::WasPresent(true)))
+                | (SetOp::Remove(_), Some(SetRet::WasPresent(false)))
+        )
+    }
+
     fn partition(&self, op: &SetOp<V>) -> V {
         op.elem().clone()
     }
