@@ -3,12 +3,13 @@
 //! declare it below, and add one line to [`ALL`].
 
 pub mod echo;
+pub mod kv;
 pub mod rpc;
 
 use crate::scenario::Scenario;
 
 /// Every scenario, in `list` order.
-pub static ALL: &[&dyn Scenario] = &[&echo::Echo, &rpc::Rpc];
+pub static ALL: &[&dyn Scenario] = &[&echo::Echo, &rpc::Rpc, &kv::Kv];
 
 /// The scenario called `name`.
 pub fn find(name: &str) -> Option<&'static dyn Scenario> {

@@ -57,7 +57,7 @@ mod model;
 pub mod models;
 pub mod parse;
 mod record;
-// pub mod view;
+pub mod view;
 
 pub use checker::{Budget, Checker, PartitionReport, Report, Verdict, check};
 pub use model::Model;

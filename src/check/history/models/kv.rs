@@ -1,4 +1,5 @@
-//! A key-value map of strings, partitioned by key.
+//! A key-value map of strings (get, put, append, delete, compare-and-set),
+//! partitioned by key.
 //!
 //! A missing key reads as the empty string, as in Jepsen's and Porcupine's
 //! key-value tests (so `delete` is indistinguishable from `put(k, "")`).
@@ -35,6 +36,15 @@ pub enum KvOp {
         /// The key.
         key: String,
     },
+    /// Set a key to `new` if its value is `expect`.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value expected (`""`: missing).
+        expect: String,
+        /// The value written if it matched.
+        new: String,
+    },
 }
 
 impl KvOp {
@@ -44,7 +54,8 @@ impl KvOp {
             KvOp::Get { key }
             | KvOp::Put { key, .. }
             | KvOp::Append { key, .. }
-            | KvOp::Delete { key } => key,
+            | KvOp::Delete { key }
+            | KvOp::Cas { key, .. } => key,
         }
     }
 }
@@ -57,6 +68,8 @@ pub enum KvRet {
     Value(String),
     /// A put, append or delete completed.
     Done,
+    /// A compare-and-set did (`true`) or did not (`false`) swap.
+    Cas(bool),
 }
 
 /// The key-value model. Its state is the whole map; checked per key (the
@@ -83,7 +96,7 @@ impl Model for Kv {
                     let cur = s.get(key).map_or("", String::as_str);
                     (cur == v).then(|| s.clone())
                 }
-                Some(KvRet::Done) => None,
+                Some(KvRet::Done | KvRet::Cas(_)) => None,
             },
             KvOp::Put { key, value } if done => {
                 let mut n = s.clone();
@@ -100,6 +113,21 @@ impl Model for Kv {
                 n.remove(key);
                 Some(n)
             }
+            KvOp::Cas { key, expect, new } => {
+                let swaps = s.get(key).map_or("", String::as_str) == expect;
+                let seen = match ret {
+                    None => swaps,
+                    Some(KvRet::Cas(ok)) => *ok,
+                    Some(_) => return None,
+                };
+                (seen == swaps).then(|| {
+                    let mut n = s.clone();
+                    if swaps {
+                        n.insert(key.clone(), new.clone());
+                    }
+                    n
+                })
+            }
             _ => None,
         }
     }
@@ -108,8 +136,11 @@ impl Model for Kv {
         op.key().to_string()
     }
 
-    fn read_only(&self, op: &KvOp, _: Option<&KvRet>) -> bool {
-        matches!(op, KvOp::Get { .. })
+    fn read_only(&self, op: &KvOp, ret: Option<&KvRet>) -> bool {
+        matches!(
+            (op, ret),
+            (KvOp::Get { .. }, _) | (KvOp::Cas { .. }, Some(KvRet::Cas(false)))
+        )
     }
 
     fn describe(&self, op: &KvOp, ret: Option<&KvRet>) -> String {
@@ -118,11 +149,13 @@ impl Model for Kv {
             KvOp::Put { key, value } => format!("put({key:?}, {value:?})"),
             KvOp::Append { key, value } => format!("append({key:?}, {value:?})"),
             KvOp::Delete { key } => format!("delete({key:?})"),
+            KvOp::Cas { key, expect, new } => format!("cas({key:?}, {expect:?}, {new:?})"),
         };
         match ret {
             None => format!("{op} -> ?"),
             Some(KvRet::Value(v)) => format!("{op} -> {v:?}"),
             Some(KvRet::Done) => op,
+            Some(KvRet::Cas(ok)) => format!("{op} -> {}", if *ok { "ok" } else { "fail" }),
         }
     }
 }

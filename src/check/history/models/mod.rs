@@ -4,7 +4,7 @@
 //! | model | operations | state | partitioned by |
 //! | --- | --- | --- | --- |
 //! | [`Register`] | read, write, compare-and-set | `Option<V>` | — |
-//! | [`Kv`] | get, put, append, delete | the map | key |
+//! | [`Kv`] | get, put, append, delete, compare-and-set | the map | key |
 //! | [`Lock`] | acquire (fencing token), release | holder, last token | — |
 //! | [`Queue`] | enqueue, dequeue | the queue | — |
 //! | [`Set`] | add, remove, contains | the set | element |
