@@ -107,12 +107,15 @@ fn kv_violation_with_and_without_partitions() {
 
 #[test]
 fn budget_exhausted_exits_three() {
+    let html = scratch("budget").join("v.html");
     let o = run(&[
         "--model",
         "register",
         "--steps",
         "100",
         &data("etcd/etcd_002.log"),
+        "--html",
+        html.to_str().unwrap(),
     ]);
     assert_eq!(code(&o), 3, "{}{}", out(&o), err(&o));
     assert!(out(&o).contains("unknown"));
