@@ -475,11 +475,7 @@ impl<'a, M: Model> Search<'a, M> {
                 }
             }
         }
-        if limit.allows(self.steps) {
-            Outcome::Found
-        } else {
-            Outcome::OutOfBudget
-        }
+        Outcome::Found
     }
 
     /// The first operation, in completion order, that completed and is not
