@@ -527,3 +527,70 @@ mod props {
         }
     }
 }
+
+mod parser_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines made of valid fragments, shuffled and cut: the parsers answer
+    /// `Ok` or a typed error, never a panic.
+    fn mangled(fragments: &'static [&'static str]) -> impl Strategy<Value = String> {
+        let line = (0..fragments.len(), 0..60usize, any::<bool>(), "\\PC{0,8}").prop_map(
+            move |(i, cut, do_cut, junk)| {
+                let f = fragments[i];
+                let mut l = if do_cut {
+                    f.chars().take(cut).collect()
+                } else {
+                    f.to_string()
+                };
+                if cut % 7 == 0 {
+                    l.push_str(&junk);
+                }
+                l
+            },
+        );
+        proptest::collection::vec(line, 0..12).prop_map(|v| v.join("\n"))
+    }
+
+    const ETCD: &[&str] = &[
+        "INFO  jepsen.util - 1\t:invoke\t:write\t4",
+        "INFO  jepsen.util - 1\t:ok\t:write\t4",
+        "INFO  jepsen.util - 2\t:invoke\t:cas\t[1 4]",
+        "INFO  jepsen.util - 2\t:fail\t:cas\t[1 4]",
+        "INFO  jepsen.util - 2\t:info\t:cas\t:timed-out",
+        "INFO  jepsen.util - 3\t:invoke\t:read\tnil",
+        "INFO  jepsen.util - 3\t:ok\t:read\t99999999999999999999",
+        "INFO  jepsen.util - :nemesis :info :start",
+    ];
+    const EDN: &[&str] = &[
+        "{:process 1, :type :invoke, :f :put, :key \"1\", :value \"a\\\"b\"}",
+        "{:process 1, :type :ok, :f :put, :key \"1\", :value \"a\"}",
+        "{:process 2, :type :invoke, :f :get, :key 7, :value nil}",
+        "{:process 2, :type :ok, :f :get, :key 7, :value \"\"}",
+        "{:process -1, :type :info, :f :append, :key \"1\", :value \"x\"}",
+    ];
+    const JSONL: &[&str] = &[
+        "{\"type\":\"invoke\",\"client\":1,\"op\":{\"write\":3}}",
+        "{\"type\":\"ok\",\"client\":1,\"ret\":\"written\",\"time\":0}",
+        "{\"type\":\"info\",\"client\":1}",
+        "{\"type\":\"fail\",\"client\":2}",
+        "{\"type\":\"invoke\",\"client\":2,\"op\":{\"cas\":{\"expect\":1,\"new\":2}},\"time\":18446744073709551615}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parsers_never_panic(e in mangled(ETCD), k in mangled(EDN), j in mangled(JSONL)) {
+            if let Ok(h) = parse::etcd("f", &e) {
+                let _ = check(&reg(), &h);
+            }
+            if let Ok(h) = parse::edn_kv("f", &k) {
+                let _ = check(&Kv, &h);
+            }
+            if let Ok(h) = parse::jsonl::<RegisterOp<i64>, RegisterRet<i64>>("f", &j) {
+                let _ = check(&reg(), &h);
+            }
+        }
+    }
+}
