@@ -8,6 +8,7 @@ use heddle_sim::linearizable::INVARIANT;
 use heddle_sim::runner::{RunOptions, Verdict, run};
 use heddle_sim::scenario::Scenario;
 use heddle_sim::scenarios::{ALL, kv::Kv};
+use heddle_sim::shrink::shrink;
 
 #[test]
 fn kv_is_linearizable_over_a_fixed_list_of_seeds() {
@@ -49,4 +50,25 @@ fn stale_reads_are_caught_by_the_linearizability_checker() {
 #[test]
 fn sweep_all_includes_kv() {
     assert!(ALL.iter().any(|s| s.name() == "kv"));
+}
+
+#[test]
+fn shrinking_stale_reads_keeps_the_linearizability_failure() {
+    let v = Kv.variant("stale-reads").expect("kv has stale-reads");
+    let hosts = Kv.hosts();
+    let plan = FaultPlan::swarm(1, &hosts);
+    let shrunk = shrink(&Kv, v, 1, plan.clone(), INVARIANT, 60).expect("seed 1 fails");
+    let spec = shrunk.plan.to_spec();
+    assert!(shrunk.plan.faults.len() <= plan.faults.len(), "{spec}");
+    assert_eq!(
+        shrunk.plan.hosts(&hosts).clients.len(),
+        1,
+        "one client suffices: {spec}"
+    );
+    let o = run(&Kv, v, 1, shrunk.plan, RunOptions::default());
+    assert_eq!(
+        o.verdict.violation().map(|v| v.invariant.as_str()),
+        Some(INVARIANT),
+        "{spec}"
+    );
 }
