@@ -5,10 +5,11 @@
 //! heddle-sim run <scenario[:variant]> --seed N [--faults none|swarm|SPEC] [--trace FILE] [--shrink]
 //! heddle-sim sweep <scenario[:variant]…|all> [--seeds N|A..B] [--jobs J] [--shard K/N] [--faults ..]
 //! heddle-sim replay FILE
+//! heddle-sim check-history --model register|kv FILE
 //! ```
 //!
 //! Exit codes: 0 every invariant held; 1 a violation (or a determinism
-//! failure); 2 a usage error.
+//! failure); 2 a usage error; 3 (`check-history`) unknown, budget exhausted.
 
 use crate::faults::FaultPlan;
 use crate::runner::{FaultChoice, Outcome, RunOptions, Verdict, run};
@@ -92,6 +93,9 @@ enum Cmd {
         /// A `.json` failure file written by `sweep` or `run`.
         file: PathBuf,
     },
+    /// Check a recorded history (Jepsen etcd log, EDN key-value, heddle
+    /// JSONL) for linearizability.
+    CheckHistory(crate::check_history::Args),
 }
 
 /// A usage error, printed before exiting with code 2.
@@ -163,6 +167,12 @@ pub fn main() -> ExitCode {
             },
         ),
         Cmd::Replay { file } => cmd_replay(&file),
+        Cmd::CheckHistory(args) => {
+            return crate::check_history::run(&args).unwrap_or_else(|e| {
+                eprintln!("heddle-sim: {e}");
+                ExitCode::from(USAGE)
+            });
+        }
     };
     match result {
         Ok(code) => code,

@@ -12,15 +12,18 @@
 //! lines, byte-identical for the same seed) with two [`views`]: an SVG
 //! space-time diagram and a Chrome/Perfetto trace. A failing fault schedule
 //! is reduced by [`shrink`]. [`cli`] is the `heddle-sim` command line:
-//! `list`, `run`, `sweep`, `replay`.
+//! `list`, `run`, `sweep`, `replay`, and [`check_history`] judges a
+//! history recorded anywhere for linearizability.
 //!
 //! ```text
 //! cargo run --release -p heddle-sim -- sweep all
 //! cargo run --release -p heddle-sim -- run echo:reuse-after-timeout --seed 3 --trace t.jsonl
 //! ```
 
+pub mod check_history;
 pub mod cli;
 pub mod faults;
+pub mod linearizable;
 pub mod record;
 pub mod runner;
 pub mod scenario;

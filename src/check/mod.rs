@@ -44,6 +44,8 @@
 //! });
 //! ```
 
+pub mod history;
+
 /// The engine this build checks with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
