@@ -24,7 +24,12 @@ fn lock_holds_over_a_fixed_list_of_seeds() {
 fn each_planted_defect_is_caught_by_its_invariant() {
     // (variant, first failing seed of `sweep`, invariant, detail)
     let cases = [
-        ("ttl-only", 26, "fenced-writes", "the resource accepted token"),
+        (
+            "ttl-only",
+            26,
+            "fenced-writes",
+            "the resource accepted token",
+        ),
         ("volatile-counter", 0, "unique-tokens", "granted twice"),
         ("no-renewal", 0, "one-holder", "believes token"),
     ];
@@ -34,6 +39,10 @@ fn each_planted_defect_is_caught_by_its_invariant() {
         };
         assert_eq!(violation.invariant, invariant, "{name}: {violation:?}");
         assert!(violation.detail.contains(detail), "{name}: {violation:?}");
-        assert_eq!(verdict("default", seed), Verdict::Pass, "default, seed {seed}");
+        assert_eq!(
+            verdict("default", seed),
+            Verdict::Pass,
+            "default, seed {seed}"
+        );
     }
 }

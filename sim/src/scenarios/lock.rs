@@ -13,8 +13,10 @@
 //!   token is lower than one it accepted before; (`one-holder`) no two
 //!   clients believe they hold a valid lease at the same simulated instant
 //!   (a client's belief runs from its validity check to the lease's local
-//!   deadline, cut at its release); (`unique-tokens`) no token is granted
-//!   twice.
+//!   deadline, cut at its release); (`linearizable`) the acquires and
+//!   releases the clients saw are linearizable against a lease with fencing
+//!   tokens ([`heddle::check::history::models::Lock`]): every grant's token
+//!   is greater than every token granted before it.
 //! - **Liveness**: after every fault has healed, each client completes 2
 //!   operations (acquires, writes, releases) within 30 s.
 //!
@@ -25,16 +27,17 @@
 //!   holder's (`fenced-writes`).
 //! - `volatile-counter`: the lock server keeps its token counter only in
 //!   memory: after a crash it grants old tokens again, at once
-//!   (`unique-tokens`, `one-holder`).
+//!   (`linearizable`, `one-holder`).
 //! - `no-renewal`: the guide's client: no renewal, no validity check; work
 //!   that outlasts the TTL goes on after the lock passed to someone else
 //!   (`one-holder`).
 
 use crate::record::{OpEvent, OpRecord, Recorder};
 use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
+use heddle::check::history::models::{Lock as LockModel, LockOp, LockRet};
 use heddle::distributed::lock::{
-    FencedStore, LockClient, LockClientConfig, LockConfig, LockService, MarkStore, Reply, Token,
-    lock_service, protocol,
+    FencedStore, LockClient, LockClientConfig, LockConfig, LockService, MarkStore, Released, Reply,
+    Token, lock_service, protocol,
 };
 use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
@@ -42,7 +45,7 @@ use heddle::resilience::retry::{Backoff, Policy};
 use heddle::storage::{DurableCounter, SimDisk};
 use rand::Rng;
 use rand::rngs::SmallRng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -80,7 +83,7 @@ static VARIANTS: &[Variant] = &[
     },
     Variant {
         name: "volatile-counter",
-        about: "the token counter is kept in memory: a restarted lock server repeats tokens (unique-tokens)",
+        about: "the token counter is kept in memory: a restarted lock server repeats tokens (linearizable)",
         expect_violation: true,
     },
     Variant {
@@ -120,7 +123,7 @@ impl Scenario for Lock {
     }
 
     fn about(&self) -> &'static str {
-        "lock service with fencing tokens, 1 lock server, 1 resource, 4 clients: fenced writes, one holder, unique tokens"
+        "lock service with fencing tokens, 1 lock server, 1 resource, 4 clients: fenced writes, one holder, linearizable grants"
     }
 
     fn variants(&self) -> &'static [Variant] {
@@ -310,7 +313,7 @@ impl Worker {
 
     /// One cycle with heddle's client; returns the operations that succeeded.
     async fn cycle(&mut self, seq: &mut u64) -> usize {
-        let id = self.rec.invoke(&self.name, ACQUIRE, LOCK);
+        let id = self.invoke(ACQUIRE, &LockOp::Acquire { owner: self.owner });
         let lease = match self.locks.acquire(LOCK).await {
             Ok(lease) => lease,
             Err(e) => {
@@ -318,7 +321,7 @@ impl Worker {
                 return 0;
             }
         };
-        self.rec.ok(&self.name, id, lease.token().to_string());
+        self.ok(id, &LockRet::Granted(lease.token()));
         let mut oks = 1;
         for _ in 0..self.slices() {
             sleep(SLICE).await;
@@ -328,11 +331,14 @@ impl Worker {
             let until = lease.valid_until();
             oks += usize::from(self.write(lease.token(), Some(until), seq).await);
         }
-        let token = lease.token();
-        let id = self.rec.invoke(&self.name, RELEASE, token.to_string());
+        let id = self.invoke(RELEASE, &self.release_op(lease.token()));
         match self.locks.release(lease).await {
-            Ok(()) => {
-                self.rec.ok(&self.name, id, "released");
+            Ok(found) => {
+                let ret = match found {
+                    Released::Released => LockRet::Released,
+                    Released::AlreadyLost => LockRet::NotHeld,
+                };
+                self.ok(id, &ret);
                 oks + 1
             }
             Err(e) => {
@@ -344,7 +350,7 @@ impl Worker {
 
     /// The guide's client: a lease taken once, never renewed nor checked.
     async fn guide_cycle(&mut self, seq: &mut u64) -> usize {
-        let id = self.rec.invoke(&self.name, ACQUIRE, LOCK);
+        let id = self.invoke(ACQUIRE, &LockOp::Acquire { owner: self.owner });
         let args = protocol::Acquire {
             lock: LOCK.into(),
             owner: self.owner,
@@ -361,23 +367,47 @@ impl Worker {
                 return 0;
             }
         };
-        self.rec.ok(&self.name, id, token.to_string());
+        self.ok(id, &LockRet::Granted(token));
         let mut oks = 1;
         for _ in 0..self.slices() {
             sleep(SLICE).await;
             oks += usize::from(self.write(token, None, seq).await);
         }
-        let id = self.rec.invoke(&self.name, RELEASE, token.to_string());
+        let id = self.invoke(RELEASE, &self.release_op(token));
         let args = protocol::Release {
             lock: LOCK.into(),
             owner: self.owner,
             token,
         };
         match self.guide.call::<_, Reply>(protocol::RELEASE, &args).await {
-            Ok(_) => self.rec.ok(&self.name, id, "released"),
+            Ok(Reply::Released) => self.ok(id, &LockRet::Released),
+            Ok(Reply::NotHolder) => self.ok(id, &LockRet::NotHeld),
+            Ok(other) => self.rec.err(&self.name, id, format!("{other:?}")),
             Err(e) => self.rec.err(&self.name, id, e.to_string()),
         }
         oks + 1
+    }
+
+    /// Records the invocation of a lock operation, as the model's JSON.
+    fn invoke(&self, name: &str, op: &LockOp) -> u64 {
+        let input = serde_json::to_string(op).unwrap_or_default();
+        self.rec.invoke(&self.name, name, input)
+    }
+
+    /// Records what a lock operation returned, as the model's JSON.
+    fn ok(&self, id: u64, ret: &LockRet) {
+        self.rec.ok(
+            &self.name,
+            id,
+            serde_json::to_string(ret).unwrap_or_default(),
+        );
+    }
+
+    fn release_op(&self, token: Token) -> LockOp {
+        LockOp::Release {
+            owner: self.owner,
+            token,
+        }
     }
 
     /// Writes under `token`, believing the lease valid until `until` (or
@@ -435,10 +465,8 @@ struct LockInvariants {
     /// How many accepted tokens were checked already.
     checked: usize,
     highest: Token,
-    /// Open operations: op id → name.
-    open: BTreeMap<u64, String>,
-    /// Tokens granted: token → op id.
-    granted: BTreeMap<Token, u64>,
+    /// Lock operations (acquire, release): their op ids.
+    lock_ops: BTreeSet<u64>,
     /// Each client's current belief.
     beliefs: BTreeMap<String, Belief>,
 }
@@ -461,23 +489,6 @@ impl LockInvariants {
         }
         self.checked = accepted.len();
         None
-    }
-
-    fn on_complete(&mut self, r: &OpRecord, name: &str) -> Option<Violation> {
-        match (&r.event, name) {
-            (OpEvent::Ok { output }, ACQUIRE) => {
-                let token: Token = output.parse().unwrap_or(0);
-                if let Some(first) = self.granted.insert(token, r.id) {
-                    return Some(Violation::new(
-                        "unique-tokens",
-                        format!("token {token} granted twice (first by op {first})"),
-                        Some(r.id),
-                    ));
-                }
-                None
-            }
-            _ => None,
-        }
     }
 
     /// A write invoked at `t_us` with `input` = "token until value".
@@ -530,18 +541,24 @@ impl Invariants for LockInvariants {
                     {
                         return Some(v);
                     }
-                    self.open.insert(r.id, name.clone());
-                }
-                OpEvent::Ok { .. } | OpEvent::Err { .. } => {
-                    let Some(name) = self.open.remove(&r.id) else {
-                        continue;
-                    };
-                    if let Some(v) = self.on_complete(r, &name) {
-                        return Some(v);
+                    if name == ACQUIRE || name == RELEASE {
+                        self.lock_ops.insert(r.id);
                     }
                 }
+                OpEvent::Ok { .. } | OpEvent::Err { .. } => {}
             }
         }
         self.fenced_writes()
+    }
+
+    /// The lock operations' history is linearizable against a lease with
+    /// fencing tokens: tokens grow with every grant, in real-time order.
+    fn check_end(&mut self, history: &[OpRecord]) -> Option<Violation> {
+        let locks: Vec<OpRecord> = history
+            .iter()
+            .filter(|r| self.lock_ops.contains(&r.id))
+            .cloned()
+            .collect();
+        crate::linearizable::check(&LockModel::lease(), &locks)
     }
 }

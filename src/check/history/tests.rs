@@ -235,6 +235,15 @@ fn lock_tokens_must_increase_and_exclude() {
         LockRet::Released,
     );
     assert_eq!(check(&Lock::lease(), &h).verdict, Verdict::NotLinearizable);
+    // A lease may expire before its release, with nobody taking over: the
+    // release fails and the lock is free; a plain lock forbids that.
+    let mut h = History::new();
+    h.push_complete(1, acq(1), 0, 1, LockRet::Granted(1));
+    let release = LockOp::Release { owner: 1, token: 1 };
+    h.push_complete(1, release, 2, 3, LockRet::NotHeld);
+    h.push_complete(2, acq(2), 4, 5, LockRet::Granted(2));
+    assert_eq!(check(&Lock::lease(), &h).verdict, Verdict::Linearizable);
+    assert_eq!(check(&Lock::new(), &h).verdict, Verdict::NotLinearizable);
     // A reused token is caught even by a lease.
     let mut h = History::new();
     h.push_complete(1, acq(1), 0, 1, LockRet::Granted(1));

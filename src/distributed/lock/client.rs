@@ -122,6 +122,15 @@ pub enum LockError {
     Unexpected(Reply),
 }
 
+/// What [`LockClient::release`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// The lease was still held; the lock is free now.
+    Released,
+    /// The lease had already ended (it expired, or the service restarted).
+    AlreadyLost,
+}
+
 /// Talks to one lock service as one owner.
 #[derive(Debug)]
 pub struct LockClient<N: Network> {
@@ -245,8 +254,9 @@ impl<N: Network> LockClient<N> {
     }
 
     /// Gives the lease up. A lease that is already lost is not an error
-    /// here: the lock is free of it either way.
-    pub async fn release(&self, lease: Lease) -> Result<(), LockError> {
+    /// here (the lock is free of it either way), but the answer says so:
+    /// work done under it since its deadline was not protected by it.
+    pub async fn release(&self, lease: Lease) -> Result<Released, LockError> {
         lease.stop.cancel();
         let args = Release {
             lock: lease.lock.clone(),
@@ -254,7 +264,8 @@ impl<N: Network> LockClient<N> {
             token: lease.token,
         };
         match self.rpc.call(protocol::RELEASE, &args).await? {
-            Reply::Released | Reply::NotHolder => Ok(()),
+            Reply::Released => Ok(Released::Released),
+            Reply::NotHolder => Ok(Released::AlreadyLost),
             other => Err(LockError::Unexpected(other)),
         }
     }

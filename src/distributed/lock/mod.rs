@@ -26,7 +26,7 @@ pub mod machine;
 pub mod protocol;
 pub mod server;
 
-pub use client::{Lease, LockClient, LockClientConfig, LockError};
+pub use client::{Lease, LockClient, LockClientConfig, LockError, Released};
 pub use fenced::{Fenced, FencedStore};
 pub use machine::{LockConfig, LockMachine, Output, Owner, Reply, Token};
 pub use server::{LockService, MarkStore, ServiceError, lock_service, resource};

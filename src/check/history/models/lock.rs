@@ -5,7 +5,10 @@
 //! ([`Lock::new`]) an acquire succeeds only when the lock is free. As a
 //! lease ([`Lock::lease`]) an acquire may also succeed while someone holds
 //! it (their lease expired), but still only with a greater token, and the
-//! expired holder's release must then fail: that is what fencing buys.
+//! expired holder's release must then fail: that is what fencing buys. A
+//! lease's holder may also find, at its release, that its lease already
+//! expired with nobody taking over (the release fails, the lock is free):
+//! the history has no clock, so a lease may end at any moment.
 
 use crate::check::history::{ClientId, Model};
 use serde::{Deserialize, Serialize};
@@ -112,6 +115,8 @@ impl Model for Lock {
                 match ret {
                     Some(LockRet::Released) if holds => Some(released),
                     Some(LockRet::NotHeld) if !holds => Some(s.clone()),
+                    // The lease ran out before the release arrived.
+                    Some(LockRet::NotHeld) if self.lease => Some(released),
                     None if holds => Some(released),
                     None => Some(s.clone()),
                     _ => None,
