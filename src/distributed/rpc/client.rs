@@ -15,7 +15,7 @@ use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
 use crate::net::framed::FrameReader;
 use crate::net::{Addr, Network};
 use crate::resilience::retry::{Backoff, Classification, Policy, retry};
-use crate::wire::binary::{self, Call, Envelope, Refusal, RemoteError, Secret, TraceContext};
+use crate::wire::binary::{self, CallRef, Envelope, Refusal, RemoteError, Secret, TraceContext};
 use crate::wire::frame::FrameCodec;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -428,19 +428,16 @@ impl<N: Network> Client<N> {
         let inner = &*self.inner;
         let commands = self.connection().await?;
         let id = inner.next_id.fetch_add(1, Relaxed);
-        let call = Envelope::Call(Call {
+        // Encoded straight into the frame, borrowing method and arguments.
+        let call = CallRef {
             id,
-            method: method.to_owned(),
+            method,
             idempotency_key: key,
-            args: args.to_vec(),
+            args,
             trace: Some(trace),
-        });
-        let payload = binary::to_vec(&call).map_err(AttemptError::Encode)?;
-        let mut frame = Vec::with_capacity(payload.len() + crate::wire::frame::HEADER_LEN);
-        inner
-            .config
-            .codec
-            .encode(&payload, &mut frame)
+        };
+        let mut frame = Vec::new();
+        binary::encode_frame(&inner.config.codec, &call, &mut frame)
             .map_err(AttemptError::Encode)?;
         let (reply, answer) = oneshot::channel();
         if commands.send(Command::Call { id, frame, reply }).is_err() {
