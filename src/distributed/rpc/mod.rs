@@ -28,7 +28,7 @@
 //!
 //! 1. The client sends `Hello { protocol, token, client }`; the server
 //!    answers `Welcome { max_in_flight }`, or `Refused { reason }` (a typed
-//!    [`Refusal`](crate::wire::binary::Refusal)) and closes when the shared
+//!    [`Refusal`]) and closes when the shared
 //!    token or the protocol version differs. The token is compared in
 //!    constant time and never printed (`Secret`). `client` is the client's
 //!    id, drawn once per [`Client`] and kept across its reconnects. A
