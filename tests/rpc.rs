@@ -481,3 +481,36 @@ fn metrics_count_a_scripted_run() -> turmoil::Result {
     }
     Ok(())
 }
+
+/// The frame limit at its exact boundary, end to end: a reply whose frame
+/// payload is exactly the limit arrives; one byte more is replaced by an
+/// error reply. (`Reply { id: 1, Ok(bytes) }` with the postcard encoding of
+/// an n-byte vector as `bytes` is n + 7 bytes for 128 ≤ n < 16382:
+/// variant, id, `Ok`, two two-byte lengths, the n bytes.)
+#[test]
+fn a_reply_of_exactly_the_frame_limit_arrives_and_one_byte_more_does_not() -> turmoil::Result {
+    const MAX: usize = 1024;
+    let mut sim = sim();
+    server(
+        &mut sim,
+        || ServerConfig::new(TOKEN.to_vec()).codec(FrameCodec::new(MAX)),
+        CancellationToken::new(),
+    );
+    sim.client("c", async {
+        let config = || ClientConfig::new(TOKEN.to_vec()).codec(FrameCodec::new(MAX));
+        // Call ids start at 1 per client: a fresh client for each, so the
+        // reply's id takes one byte.
+        let fits = client(config()).call_idempotent::<_, Vec<u8>>("big", &(MAX - 7)).await?;
+        assert_eq!(fits.len(), MAX - 7);
+        let over = client(config())
+            .call_idempotent::<_, Vec<u8>>("big", &(MAX - 6))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&over, RpcError::Remote(RemoteError::Handler(m)) if m.contains("frame of 1025 bytes exceeds the limit of 1024")),
+            "{over:?}"
+        );
+        Ok(())
+    });
+    sim.run()
+}

@@ -270,17 +270,7 @@ where
                 }
             }
         }
-        handle_ready(protocol, reader, &mut l);
-        protocol.after_batch();
-        if !protocol.wants_read() {
-            l.reading = false;
-        }
-        if l.broken.is_some() {
-            l.out.clear();
-        } else if let Err(e) = flush(writer, &mut l.out, limits.write).await {
-            let end = protocol.on_io(e);
-            l.fail(end);
-        }
+        end_batch(protocol, reader, writer, &mut l, limits).await;
     }
     match l.broken {
         Some(e) => Err(e),
@@ -289,6 +279,32 @@ where
             let _ = tokio::time::timeout(limits.write, writer.shutdown()).await;
             Ok(())
         }
+    }
+}
+
+/// After the event that woke the loop: everything else that is ready, the
+/// protocol's hook, then one flush (or none, once broken).
+async fn end_batch<P, R, W>(
+    protocol: &mut P,
+    reader: &mut FrameReader<R>,
+    writer: &mut W,
+    l: &mut Loop<P::End>,
+    limits: &Limits,
+) where
+    P: Protocol,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    handle_ready(protocol, reader, l);
+    protocol.after_batch();
+    if !protocol.wants_read() {
+        l.reading = false;
+    }
+    if l.broken.is_some() {
+        l.out.clear();
+    } else if let Err(e) = flush(writer, &mut l.out, limits.write).await {
+        let end = protocol.on_io(e);
+        l.fail(end);
     }
 }
 

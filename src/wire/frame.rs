@@ -91,6 +91,42 @@ impl FrameCodec {
         Ok(())
     }
 
+    /// Appends one frame whose payload `write` appends to `out` itself, so
+    /// a message is encoded straight into the frame buffer (no payload
+    /// vector, no copy). On any error — `write`'s own, or a payload over
+    /// the limit — `out` is left as it was.
+    ///
+    /// ```
+    /// use heddle::wire::frame::{Decoded, FrameCodec};
+    /// let codec = FrameCodec::new(8);
+    /// let mut out = Vec::new();
+    /// codec.encode_with(&mut out, |buf| {
+    ///     buf.extend_from_slice(b"abc");
+    ///     Ok(())
+    /// })?;
+    /// assert!(matches!(codec.decode(&out)?, Decoded::Frame { payload: b"abc", .. }));
+    /// # Ok::<(), heddle::wire::WireError>(())
+    /// ```
+    pub fn encode_with(
+        &self,
+        out: &mut Vec<u8>,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>,
+    ) -> Result<(), WireError> {
+        let start = out.len();
+        out.extend_from_slice(&[VERSION, 0, 0, 0, 0]);
+        let len = write(out).and_then(|()| self.check_len((out.len() - start - HEADER_LEN) as u64));
+        match len {
+            Ok(len) => {
+                out[start + 1..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
     /// Decodes the frame at the start of `buf`.
     pub fn decode<'a>(&self, buf: &'a [u8]) -> Result<Decoded<'a>, WireError> {
         let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
@@ -232,5 +268,28 @@ mod tests {
             FrameCodec::new(max).decode(&header),
             Ok(Decoded::NeedMore(max))
         );
+    }
+
+    /// `encode_with` holds the same limit at the same boundary, and leaves
+    /// the buffer as it was on an error.
+    #[test]
+    fn encode_with_matches_encode_at_the_boundary() {
+        let codec = FrameCodec::new(4);
+        let mut a = vec![9];
+        let mut b = vec![9];
+        codec.encode(b"1234", &mut a).expect("fits");
+        codec
+            .encode_with(&mut b, |o| {
+                o.extend_from_slice(b"1234");
+                Ok(())
+            })
+            .expect("fits");
+        assert_eq!(a, b);
+        let over = codec.encode_with(&mut b, |o| {
+            o.extend_from_slice(b"12345");
+            Ok(())
+        });
+        assert_eq!(over, Err(WireError::FrameTooLarge { len: 5, max: 4 }));
+        assert_eq!(a, b, "nothing left behind");
     }
 }

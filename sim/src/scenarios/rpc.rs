@@ -69,9 +69,11 @@ const TOKEN: &[u8] = b"heddle-sim";
 /// Calls each client keeps in flight at once.
 const IN_FLIGHT: u64 = 3;
 /// How long an accepted attempt may stay unanswered on an open connection,
-/// and a connection may hold calls in flight: well above the longest
-/// handler (0.9 s) plus the server's idle timeout (3 s).
-pub const GRACE: Duration = Duration::from_secs(5);
+/// and a connection may hold calls in flight without a break: well above
+/// the longest handler (0.9 s), which bounds both in a correct server (a
+/// joined attempt is answered when the execution it joined ends; a client
+/// starts its next batch only when the last one's calls have ended).
+pub const GRACE: Duration = Duration::from_millis(2500);
 /// The seed every client shares in `shared-seed`.
 const SHARED_SEED: u64 = 0;
 
@@ -301,7 +303,7 @@ impl Workload {
             ok_after_heal += usize::from(a) + usize::from(b) + usize::from(c);
         }
         self.client.close().await;
-        sleep(GRACE + Duration::from_secs(1)).await;
+        sleep(GRACE + Duration::from_millis(500)).await;
         Ok(())
     }
 }

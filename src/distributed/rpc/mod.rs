@@ -26,14 +26,21 @@
 //! Each message is one [`frame`](crate::wire::frame) holding one
 //! [`Envelope`](crate::wire::binary::Envelope) (postcard):
 //!
-//! 1. The client sends `Hello { protocol, token }`; the server answers
-//!    `Welcome { max_in_flight }`, or `Refused { reason }` and closes when
-//!    the shared token or the protocol version differs. A connection that
-//!    does not complete the handshake in time is closed.
-//! 2. The client sends `Call { id, method, idempotency_key, args }` frames
-//!    without waiting; the server runs up to `max_in_flight` of them at once
-//!    and answers each with `Reply { id, outcome }`, in completion order.
-//!    Calls beyond the limit are answered `Overloaded`.
+//! 1. The client sends `Hello { protocol, token, client }`; the server
+//!    answers `Welcome { max_in_flight }`, or `Refused { reason }` (a typed
+//!    [`Refusal`]) and closes when the shared
+//!    token or the protocol version differs. The token is compared in
+//!    constant time and never printed (`Secret`). `client` is the client's
+//!    id, drawn once per [`Client`] and kept across its reconnects. A
+//!    connection that does not complete the handshake in time is closed.
+//! 2. The client sends `Call { id, method, idempotency_key, args, trace }`
+//!    frames without waiting; the server runs up to `max_in_flight` of them
+//!    at once and answers each with `Reply { id, outcome }`, in completion
+//!    order. Calls beyond the limit are answered `Overloaded`. `trace` is
+//!    the caller's trace context (trace id, span id): each call has a
+//!    `rpc.call` span on the client and a `rpc.serve` span on the server
+//!    naming it. The method `health` is answered by the server itself
+//!    ([`Health`](crate::wire::binary::Health): serving or draining).
 //! 3. Either side may close. A server connection with nothing running that
 //!    receives no frame for the idle timeout is closed, so a silent or
 //!    half-open client cannot hold it.
@@ -46,8 +53,15 @@
 //!   [`ClientConfig::call_timeout`] bounds the whole call if you need one
 //!   deadline.
 //! - **At most once for non-idempotent calls.** [`Client::call`] draws a
-//!   random 128-bit idempotency key (from the client's seeded RNG) and keeps
-//!   it across retries. The server runs a key once; a duplicate that arrives
+//!   random 128-bit idempotency key and keeps it across retries. The
+//!   client's RNG is seeded from the operating system's entropy unless
+//!   [`ClientConfig::seed`] gives a seed (the simulator always does, which
+//!   is where its determinism comes from), so clients in different
+//!   processes never share keys. The server scopes keys by the client id of
+//!   the connection they arrive on, and remembers a fingerprint of each
+//!   keyed call's method and arguments: a key reused for a different call
+//!   is answered [`RemoteError::KeyReused`], never with the other call's
+//!   outcome. The server runs a key once; a duplicate that arrives
 //!   while it runs waits for its outcome, one that arrives later gets the
 //!   stored outcome. The window holds a bounded number of finished outcomes
 //!   ([`ServerConfig::dedup_capacity`]); the guarantee holds for retries that
@@ -68,7 +82,11 @@
 //!   calls fail over to retries, and the next attempt reconnects.
 //! - **Graceful shutdown.** Cancelling the server's token stops accepting;
 //!   admitted calls finish and are answered, later ones get `ShuttingDown`
-//!   (retryable), then connections close.
+//!   (retryable) and `health` says `Draining`, then connections close.
+//! - **Operations.** Metrics through the `metrics` facade ([`metrics`]),
+//!   spans through `tracing`, an [`Observer`](server::Observer) hook for
+//!   audits. Both drivers are [`net::driver`](crate::net::driver)
+//!   protocols.
 //!
 //! [`Policy`]: crate::resilience::retry::Policy
 //!

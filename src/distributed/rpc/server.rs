@@ -671,9 +671,7 @@ fn record_latency(start: Instant) {
 /// Appends `envelope` as one frame to `out`. A reply too large for a frame
 /// is replaced by an error reply, so the caller still hears back.
 fn push(out: &mut Vec<u8>, envelope: Envelope, config: &ServerConfig) {
-    let frame = |out: &mut Vec<u8>, e: &Envelope| {
-        binary::to_vec(e).and_then(|payload| config.codec.encode(&payload, out))
-    };
+    let frame = |out: &mut Vec<u8>, e: &Envelope| binary::encode_frame(&config.codec, e, out);
     let Err(error) = frame(out, &envelope) else {
         return;
     };
