@@ -10,12 +10,26 @@
 //! | `--features shuttle` | shuttle's PCT scheduler (depth 3), then its random scheduler, each for [`Model::iterations`] schedules |
 //!
 //! A failure is a panic inside `f` (a failed `assert!`, a deadlock detected by
-//! the engine, a leaked thread). Under shuttle the failing schedule is printed
-//! together with the command that replays it: set
-//! `HEDDLE_SHUTTLE_REPLAY=<schedule>` and re-run the same test, and `model`
-//! replays exactly that schedule instead of searching. Under loom, the search
-//! is exhaustive and deterministic: re-running the test reproduces it (set
-//! `LOOM_LOG=trace LOOM_LOCATION=1` for the interleaving).
+//! the engine, a leaked thread), and every failure says how to reproduce it,
+//! as a command that works from where the test runs: inside heddle
+//! (`--features shuttle`) or in a crate that depends on heddle
+//! (`-p yours --features heddle/shuttle`).
+//!
+//! - **shuttle**: the panic carries the failing schedule and the full
+//!   `HEDDLE_SHUTTLE_REPLAY='<schedule>' cargo test …` command; with that
+//!   variable set, `model` replays exactly that schedule instead of searching.
+//! - **loom**: each test's models run in a child process (the test binary,
+//!   re-run for this one test), because loom aborts the process when it
+//!   finds a deadlock (a panic in a destructor during cleanup, upstream). The
+//!   abort costs the child, not your test binary: the test fails with loom's
+//!   message, the failing interleaving (the last iteration, re-run with loom's
+//!   trace log and `LOOM_LOCATION=1`), and the command to re-run it.
+//!   loom's search is deterministic, so re-running reproduces it.
+//!   `HEDDLE_LOOM_ISOLATE=0` runs in-process (under cargo-nextest, say).
+//! - **logs**: `HEDDLE_LOG=<filter>` (e.g. `HEDDLE_LOG=loom=trace`; under loom
+//!   `LOOM_LOG` works too) prints the engine's scheduling log through heddle;
+//!   the facade's methods are `#[track_caller]` under loom and shuttle, so
+//!   locations (`LOOM_LOCATION=1`) name your lines, not heddle's.
 //!
 //! Environment: `HEDDLE_ITERATIONS` overrides the iteration count of every
 //! model (shuttle schedules per scheduler, std repetitions).
@@ -43,6 +57,20 @@
 //!     assert_eq!(*t.0.lock(), 2);
 //! });
 //! ```
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+mod log;
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+pub use log::HEDDLE_LOG;
+#[cfg(feature = "loom")]
+mod loom_run;
+// The std engine prints no replay command (a stress run has no schedule).
+#[cfg_attr(not(any(feature = "loom", feature = "shuttle")), allow(dead_code))]
+mod replay;
+#[cfg(feature = "shuttle")]
+mod shuttle_run;
+#[cfg(feature = "shuttle")]
+pub use shuttle_run::REPLAY as SHUTTLE_REPLAY;
 
 /// The engine this build checks with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,11 +186,16 @@ impl Model {
     where
         F: Fn() + Send + Sync + 'static,
     {
-        self.run(f);
+        #[cfg(feature = "loom")]
+        loom_run::run(self, f);
+        #[cfg(feature = "shuttle")]
+        shuttle_run::run(self, f);
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        self.stress(f);
     }
 
     #[cfg(not(any(feature = "loom", feature = "shuttle")))]
-    fn run<F>(&self, f: F)
+    fn stress<F>(&self, f: F)
     where
         F: Fn() + Send + Sync + 'static,
     {
@@ -170,58 +203,6 @@ impl Model {
         tracing::debug!(iterations = n, "heddle::check: std stress run");
         for _ in 0..n {
             f();
-        }
-    }
-
-    #[cfg(feature = "loom")]
-    fn run<F>(&self, f: F)
-    where
-        F: Fn() + Send + Sync + 'static,
-    {
-        let mut builder = loom::model::Builder::new();
-        // `Builder::new` already read LOOM_MAX_PREEMPTIONS; the env var wins.
-        if builder.preemption_bound.is_none() {
-            builder.preemption_bound =
-                Some(self.preemption_bound.unwrap_or(DEFAULT_PREEMPTION_BOUND));
-        }
-        tracing::debug!(bound = ?builder.preemption_bound, "heddle::check: loom run");
-        builder.check(f);
-    }
-
-    #[cfg(feature = "shuttle")]
-    fn run<F>(&self, f: F)
-    where
-        F: Fn() + Send + Sync + 'static,
-    {
-        use std::panic::{AssertUnwindSafe, catch_unwind};
-        use std::sync::Arc;
-
-        if let Ok(schedule) = std::env::var("HEDDLE_SHUTTLE_REPLAY") {
-            shuttle::replay(f, schedule.trim().trim_matches('"'));
-            return;
-        }
-        let n = self.iterations_for(DEFAULT_ITERATIONS);
-        let f = Arc::new(f);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let g = Arc::clone(&f);
-            shuttle::check_pct(move || g(), n, self.pct_depth);
-            let g = Arc::clone(&f);
-            shuttle::check_random(move || g(), n);
-        }));
-        if let Err(payload) = outcome {
-            let test = std::thread::current()
-                .name()
-                .unwrap_or("<this test>")
-                .to_owned();
-            let msg = crate::panic::message(payload.as_ref());
-            tracing::error!(%test, "shuttle found a failing schedule");
-            // The schedule itself was printed to stderr by shuttle just above.
-            panic!(
-                "{msg}\nheddle::check: shuttle found a failing schedule (printed above as \
-                 \"failing schedule\"). Replay exactly that schedule with:\n  \
-                 HEDDLE_SHUTTLE_REPLAY='<schedule>' cargo test --release --features shuttle \
-                 -- --exact {test}"
-            );
         }
     }
 }

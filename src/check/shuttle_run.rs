@@ -1,0 +1,98 @@
+//! shuttle: PCT then random schedules; a failure prints the schedule and the
+//! full command that replays exactly it.
+
+use super::Model;
+use super::replay::{Invocation, shell_quote};
+use shuttle::scheduler::{PctScheduler, RandomScheduler, ReplayScheduler, Scheduler};
+use shuttle::{Config, FailurePersistence, Runner};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// Replays one schedule instead of searching.
+pub const REPLAY: &str = "HEDDLE_SHUTTLE_REPLAY";
+/// shuttle's message for a body that spawned nothing.
+const NO_CONCURRENCY: &str = "did not exercise any concurrency";
+
+/// Checks `f` with shuttle.
+pub(super) fn run<F>(model: &Model, f: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    if let Ok(schedule) = std::env::var(REPLAY) {
+        let scheduler = ReplayScheduler::new_from_encoded(schedule.trim().trim_matches('"'));
+        super::log::with_subscriber(|| Runner::new(scheduler, Config::new()).run(f));
+        return;
+    }
+    let n = model.iterations_for(super::DEFAULT_ITERATIONS);
+    let dir = schedule_dir();
+    let f = Arc::new(f);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        super::log::with_subscriber(|| {
+            search(PctScheduler::new(model.pct_depth, n), &dir, &f);
+            search(RandomScheduler::new(n), &dir, &f);
+        })
+    }));
+    let schedule = read_schedule(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(payload) = outcome {
+        let msg = crate::panic::message(payload.as_ref());
+        panic!("{}", report(&msg, schedule.as_deref()));
+    }
+}
+
+fn search<S, F>(scheduler: S, dir: &Path, f: &Arc<F>)
+where
+    S: Scheduler + 'static,
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut config = Config::new();
+    config.failure_persistence = FailurePersistence::File(Some(dir.to_owned()));
+    let g = Arc::clone(f);
+    Runner::new(scheduler, config).run(move || g());
+}
+
+/// A fresh directory for shuttle to write the failing schedule into.
+fn schedule_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "heddle-shuttle-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Relaxed)
+    ));
+    // If this fails shuttle falls back to printing the schedule to stderr.
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+fn read_schedule(dir: &Path) -> Option<String> {
+    let file = std::fs::read_dir(dir).ok()?.flatten().next()?;
+    std::fs::read_to_string(file.path()).ok()
+}
+
+fn report(msg: &str, schedule: Option<&str>) -> String {
+    if msg.contains(NO_CONCURRENCY) {
+        return format!(
+            "heddle::check: the model body spawned no thread or task, so shuttle had no \
+             schedule to explore ({msg}). Spawn with heddle::sync::thread (threads) or run \
+             async code with heddle::check::model_async and heddle::task, not tokio."
+        );
+    }
+    let cmd = Invocation::current();
+    match schedule {
+        Some(s) => {
+            let s = s.trim();
+            format!(
+                "{msg}\nheddle::check: shuttle found a failing schedule:\n  {s}\nReplay exactly \
+                 that schedule with:\n  {}",
+                cmd.command(&format!("{REPLAY}={}", shell_quote(s)), "shuttle")
+            )
+        }
+        None => format!(
+            "{msg}\nheddle::check: shuttle found a failing schedule (printed above as \"failing \
+             schedule\"). Replay exactly that schedule with:\n  {}",
+            cmd.command(&format!("{REPLAY}='<schedule>'"), "shuttle")
+        ),
+    }
+}
