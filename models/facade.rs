@@ -103,6 +103,74 @@ fn rendezvous_send_returns_once_taken() {
     });
 }
 
+/// Plain `cargo test`: the stress run's scheduling noise and block limit
+/// find the classic bugs. Each of these passed (a false green) before the
+/// noise: 200 plain iterations practically never hit the window, and the
+/// deadlock and the lost wake-up would have hung instead of failing.
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod stress {
+    use super::*;
+    use heddle::sync::Condvar;
+    use std::time::Duration;
+
+    fn stress() -> check::Model {
+        check::Model::new()
+            .iterations(10_000)
+            .block_limit(Duration::from_millis(200))
+    }
+
+    #[test]
+    #[should_panic(expected = "lost update")]
+    fn racy_counter_is_found() {
+        stress().check(|| {
+            let n = Arc::new(Mutex::new(0u64));
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || {
+                let v = *n2.lock();
+                *n2.lock() = v + 1;
+            });
+            let v = *n.lock();
+            *n.lock() = v + 1;
+            t.join().expect("thread panicked");
+            assert_eq!(*n.lock(), 2, "lost update");
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "blocked in Mutex::lock")]
+    fn lock_order_inversion_fails_instead_of_hanging() {
+        stress().check(|| {
+            let l = Arc::new((Mutex::new(0), Mutex::new(0)));
+            let l2 = Arc::clone(&l);
+            let t = thread::spawn(move || {
+                let _b = l2.1.lock();
+                *l2.0.lock() += 1;
+            });
+            let a = l.0.lock();
+            *l.1.lock() += 1;
+            drop(a);
+            t.join().expect("thread panicked");
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "blocked in Condvar::wait")]
+    fn lost_wakeup_fails_instead_of_hanging() {
+        stress().check(|| {
+            let s = Arc::new((AtomicUsize::new(0), Mutex::new(()), Condvar::new()));
+            let s2 = Arc::clone(&s);
+            let t = thread::spawn(move || {
+                s2.0.store(1, SeqCst);
+                s2.2.notify_one();
+            });
+            if s.0.load(SeqCst) == 0 {
+                drop(s.2.wait(s.1.lock()));
+            }
+            t.join().expect("thread panicked");
+        });
+    }
+}
+
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 mod broken {
     use super::*;

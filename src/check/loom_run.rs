@@ -29,6 +29,15 @@ const ISOLATE: &str = "HEDDLE_LOOM_ISOLATE";
 const PASSED: &str = "heddle-loom-model-passed";
 /// At most this many lines of the failing interleaving are shown.
 const TRACE_LINES: usize = 400;
+/// Printed by the child when a model panics, with loom's iteration count.
+const ITERATIONS: &str = "heddle-loom-iterations";
+/// A failure found after more iterations than this is not re-run with the
+/// trace log (the log of every iteration would be huge): the report says how
+/// to get it instead.
+const MAX_TRACED_ITERATIONS: usize = 5_000;
+
+/// In the child: loom iterations run so far.
+static ITERATION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 thread_local! {
     /// In the parent: the child's verdict for this test, once it ran.
@@ -97,11 +106,34 @@ where
         );
     }
     tracing::debug!(bound = ?builder.preemption_bound, "heddle::check: loom run");
-    super::log::with_subscriber(|| builder.check(f));
+    if std::env::var_os(CHILD).is_some() {
+        count_iterations();
+    }
+    super::log::with_subscriber(|| {
+        builder.check(move || {
+            ITERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            f();
+        });
+    });
     if let (Some(i), true) = (index, std::env::var_os(CHILD).is_some()) {
         // The parent process reads this marker; stdout is the only channel.
         println!("{PASSED} {i}");
     }
+}
+
+/// In the child: the first panic also prints how many iterations loom ran,
+/// so the parent knows whether re-running with the trace log is affordable.
+fn count_iterations() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let n = ITERATION.load(std::sync::atomic::Ordering::Relaxed);
+            // The parent process reads this line; stderr is its channel.
+            eprintln!("{ITERATIONS} {n}");
+            previous(info);
+        }));
+    });
 }
 
 fn child_command(test: &str) -> Option<Command> {
@@ -155,7 +187,17 @@ fn describe_failure(test: &str, out: &ChildVerdict) -> String {
              an upstream loom limitation; heddle's isolation kept this test binary alive)",
         );
     }
-    if let Some(trace) = interleaving(test) {
+    let iterations = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(ITERATIONS))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    if iterations > MAX_TRACED_ITERATIONS {
+        msg.push_str(&format!(
+            "\n(found after {iterations} loom iterations: too many to re-run with the trace \
+             log here; run the command below to see the interleaving)"
+        ));
+    } else if let Some(trace) = interleaving(test) {
         msg.push_str("\nthe failing interleaving (loom's last iteration, most recent last):\n");
         msg.push_str(&trace);
     }
@@ -168,7 +210,9 @@ fn first_panic(stderr: &str) -> Option<String> {
     let mut lines = stderr.lines().skip_while(|l| !l.contains("panicked at"));
     let head = lines.next()?;
     let body: Vec<&str> = lines
-        .take_while(|l| !l.starts_with("note:") && !l.contains("panicked at"))
+        .take_while(|l| {
+            !l.starts_with("note:") && !l.contains("panicked at") && !l.starts_with(ITERATIONS)
+        })
         .collect();
     Some(format!("{head}\n{}", body.join("\n").trim_end()))
 }

@@ -5,7 +5,7 @@
 //!
 //! | build | what `model(f)` does |
 //! | --- | --- |
-//! | default | runs `f` on real threads, [`Model::iterations`] times: a stress test |
+//! | default | runs `f` on real threads, [`Model::iterations`] times, with seeded scheduling noise at every facade synchronisation point (a stress test; see [`Model::noise`]) |
 //! | `--features loom` | `loom::model`: every interleaving up to a preemption bound (default 3, `LOOM_MAX_PREEMPTIONS` overrides) |
 //! | `--features shuttle` | shuttle's PCT scheduler (depth 3), then its random scheduler, each for [`Model::iterations`] schedules |
 //!
@@ -64,8 +64,6 @@ mod log;
 pub use log::HEDDLE_LOG;
 #[cfg(feature = "loom")]
 mod loom_run;
-// The std engine prints no replay command (a stress run has no schedule).
-#[cfg_attr(not(any(feature = "loom", feature = "shuttle")), allow(dead_code))]
 mod replay;
 #[cfg(feature = "shuttle")]
 mod shuttle_run;
@@ -127,7 +125,19 @@ pub struct Model {
     iterations: Option<usize>,
     preemption_bound: Option<usize>,
     pct_depth: usize,
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), allow(dead_code))]
+    noise: Option<bool>,
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), allow(dead_code))]
+    seed: Option<u64>,
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), allow(dead_code))]
+    block_limit: Option<std::time::Duration>,
 }
+
+/// `HEDDLE_NOISE=0` turns the std engine's scheduling noise off.
+pub const NOISE_ENV: &str = "HEDDLE_NOISE";
+/// `HEDDLE_SEED=N` fixes the std engine's noise seed (otherwise drawn from
+/// the OS and reported on failure).
+pub const SEED_ENV: &str = "HEDDLE_SEED";
 
 /// Shuttle schedules per scheduler, and std repetitions, unless overridden.
 pub const DEFAULT_ITERATIONS: usize = 1000;
@@ -150,6 +160,9 @@ impl Model {
             iterations: None,
             preemption_bound: None,
             pct_depth: 3,
+            noise: None,
+            seed: None,
+            block_limit: None,
         }
     }
 
@@ -163,6 +176,30 @@ impl Model {
     /// loom's preemption bound. `LOOM_MAX_PREEMPTIONS` still takes precedence.
     pub fn preemption_bound(mut self, n: usize) -> Self {
         self.preemption_bound = Some(n);
+        self
+    }
+
+    /// Scheduling noise in the std engine (default on; `HEDDLE_NOISE=0`
+    /// turns it off everywhere). See `src/sync/noise.rs`: randomised yields,
+    /// spins and micro-sleeps at every facade synchronisation point, and a
+    /// block limit that turns a deadlock or lost wake-up into a panic.
+    pub fn noise(mut self, on: bool) -> Self {
+        self.noise = Some(on);
+        self
+    }
+
+    /// The std engine's noise seed (`HEDDLE_SEED` takes precedence; by
+    /// default one is drawn from the OS and reported on failure).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// How long a `lock` or `Condvar::wait` may block in a std stress run
+    /// before it panics as a deadlock or lost wake-up (default 5 s;
+    /// `HEDDLE_BLOCK_LIMIT_MS` takes precedence).
+    pub fn block_limit(mut self, limit: std::time::Duration) -> Self {
+        self.block_limit = Some(limit);
         self
     }
 
@@ -199,10 +236,31 @@ impl Model {
     where
         F: Fn() + Send + Sync + 'static,
     {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+
         let n = self.iterations_for(DEFAULT_STRESS_ITERATIONS);
-        tracing::debug!(iterations = n, "heddle::check: std stress run");
-        for _ in 0..n {
-            f();
+        let noise =
+            self.noise.unwrap_or(true) && std::env::var(NOISE_ENV).map_or(true, |v| v != "0");
+        let seed = std::env::var(SEED_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .or(self.seed)
+            .unwrap_or_else(rand::random::<u64>);
+        tracing::debug!(iterations = n, noise, seed, "heddle::check: std stress run");
+        let _run = crate::sync::noise::enable(seed, noise, self.block_limit);
+        for i in 0..n {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(&f)) {
+                let msg = crate::panic::message(payload.as_ref());
+                let cmd = replay::Invocation::current().command_std(&format!("{SEED_ENV}={seed}"));
+                panic!(
+                    "{msg}\nheddle::check: the std stress run failed at iteration {} of {n} \
+                     (scheduling noise {}, seed {seed}). Real threads: the seed repeats the \
+                     noise, not the OS schedule; loom or shuttle replay exactly. Re-run:\n  {}",
+                    i + 1,
+                    if noise { "on" } else { "off" },
+                    cmd
+                );
+            }
         }
     }
 }

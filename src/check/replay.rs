@@ -38,16 +38,27 @@ impl Invocation {
 
     /// `cargo test --release [-p PKG] --features F [--lib|--test T] -- --exact TEST`
     /// with `env` (already quoted) in front.
+    #[cfg_attr(not(any(feature = "loom", feature = "shuttle")), allow(dead_code))]
     pub fn command(&self, env: &str, engine: &str) -> String {
+        self.build(env, Some(engine))
+    }
+
+    /// The same for plain `cargo test` (the std engine): no feature.
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), allow(dead_code))]
+    pub fn command_std(&self, env: &str) -> String {
+        self.build(env, None)
+    }
+
+    fn build(&self, env: &str, engine: Option<&str>) -> String {
         let inside = self.package.as_deref() == Some(HEDDLE);
         let mut c = format!("{env} cargo test --release");
         if let Some(p) = self.package.as_deref().filter(|_| !inside) {
             c.push_str(&format!(" -p {p}"));
         }
-        if inside {
-            c.push_str(&format!(" --features {engine}"));
-        } else {
-            c.push_str(&format!(" --features {HEDDLE}/{engine}"));
+        match engine {
+            Some(e) if inside => c.push_str(&format!(" --features {e}")),
+            Some(e) => c.push_str(&format!(" --features {HEDDLE}/{e}")),
+            None => {}
         }
         if let Some(t) = &self.target {
             c.push(' ');
@@ -56,9 +67,9 @@ impl Invocation {
         if let Some(t) = &self.test {
             c.push_str(&format!(" -- --exact {t}"));
         }
-        if self.package.is_none() {
+        if let (None, Some(e)) = (&self.package, engine) {
             c.push_str(&format!(
-                "\n  (inside the heddle repository itself: --features {engine})"
+                "\n  (inside the heddle repository itself: --features {e})"
             ));
         }
         c

@@ -66,6 +66,10 @@ pub use imp::{Arc, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 mod barrier;
 pub mod channel;
 pub mod mpsc;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub(crate) mod noise;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub use noise::{BLOCK_LIMIT_ENV, DEFAULT_BLOCK_LIMIT_MS};
 mod once_lock;
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use once_lock::OnceLock;
@@ -138,6 +142,10 @@ impl<T> Mutex<T> {
     #[inline]
     #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return noise::acquire("Mutex::lock", || self.try_lock());
+        }
         match self.0.lock() {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -194,6 +202,10 @@ impl<T> RwLock<T> {
     #[inline]
     #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return noise::acquire("RwLock::read", || self.try_read());
+        }
         match self.0.read() {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -204,6 +216,10 @@ impl<T> RwLock<T> {
     #[inline]
     #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return noise::acquire("RwLock::write", || self.try_write());
+        }
         match self.0.write() {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -280,6 +296,10 @@ impl Condvar {
     #[inline]
     #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return self.wait_noisy(guard);
+        }
         match self.0.wait(guard) {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -304,6 +324,8 @@ impl Condvar {
     #[inline]
     #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn notify_one(&self) {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        noise::point();
         self.0.notify_one();
     }
 
@@ -311,7 +333,31 @@ impl Condvar {
     #[inline]
     #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn notify_all(&self) {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        noise::point();
         self.0.notify_all();
+    }
+}
+
+impl Condvar {
+    /// `wait` under a stress run: perturbed, and a wait past the block
+    /// limit with no notification panics instead of hanging the test.
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    #[cold]
+    #[inline(never)]
+    fn wait_noisy<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        noise::point();
+        let limit = noise::block_limit();
+        let (guard, result) = match self.0.wait_timeout(guard, limit) {
+            Ok(pair) => pair,
+            Err(poisoned) => recover(poisoned),
+        };
+        if result.timed_out() {
+            drop(guard);
+            noise::blocked("Condvar::wait", limit);
+        }
+        noise::point();
+        guard
     }
 }
 

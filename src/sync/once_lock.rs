@@ -115,9 +115,7 @@ mod model {
 
         /// Takes the value out, leaving the cell empty.
         pub fn take(&mut self) -> Option<T> {
-            if self.get().is_none() {
-                return None;
-            }
+            self.get()?;
             self.ready.store(false, Release);
             // SAFETY: it was initialised (checked above) and `&mut self`
             // means no reader holds a reference; `ready` is now false, so it

@@ -34,7 +34,23 @@ pub use loom::thread::{JoinHandle, spawn, yield_now};
 #[cfg(feature = "shuttle")]
 pub use shuttle::thread::{JoinHandle, Scope, ScopedJoinHandle, scope, sleep, spawn, yield_now};
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
-pub use std::thread::{JoinHandle, Scope, ScopedJoinHandle, scope, sleep, spawn, yield_now};
+pub use std::thread::{JoinHandle, Scope, ScopedJoinHandle, scope, sleep, yield_now};
+
+/// `std::thread::spawn`; under a `check::model` stress run the new thread's
+/// start is aligned with the parent's next steps, then both are perturbed
+/// (see `src/sync/noise.rs`), so that threads actually overlap.
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+#[inline]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if super::noise::enabled() {
+        return super::noise::spawn(f);
+    }
+    std::thread::spawn(f)
+}
 
 #[cfg(feature = "loom")]
 pub use loom_scope::{Scope, ScopedJoinHandle, scope};
