@@ -92,6 +92,7 @@ pub const ENGINE: Engine = if cfg!(feature = "loom") {
 
 /// Runs `f` under the compiled-in engine with default settings. See the
 /// [module docs](self).
+#[track_caller]
 pub fn model<F>(f: F)
 where
     F: Fn() + Send + Sync + 'static,
@@ -131,6 +132,15 @@ pub struct Model {
     seed: Option<u64>,
     #[cfg_attr(any(feature = "loom", feature = "shuttle"), allow(dead_code))]
     block_limit: Option<std::time::Duration>,
+}
+
+/// A seed from the OS: std's `RandomState` keys are drawn from the OS.
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// `HEDDLE_NOISE=0` turns the std engine's scheduling noise off.
@@ -219,10 +229,12 @@ impl Model {
     }
 
     /// Checks `f` under the compiled-in engine; panics if any execution fails.
+    #[track_caller]
     pub fn check<F>(&self, f: F)
     where
         F: Fn() + Send + Sync + 'static,
     {
+        replay::set_caller(std::panic::Location::caller());
         #[cfg(feature = "loom")]
         loom_run::run(self, f);
         #[cfg(feature = "shuttle")]
@@ -245,7 +257,7 @@ impl Model {
             .ok()
             .and_then(|v| v.parse().ok())
             .or(self.seed)
-            .unwrap_or_else(rand::random::<u64>);
+            .unwrap_or_else(os_seed);
         tracing::debug!(iterations = n, noise, seed, "heddle::check: std stress run");
         let _run = crate::sync::noise::enable(seed, noise, self.block_limit);
         for i in 0..n {

@@ -21,6 +21,16 @@ pub(crate) struct Invocation {
 /// The package that defines the engine features.
 const HEDDLE: &str = "heddle";
 
+thread_local! {
+    /// The source file of the current `check::model` call (`#[track_caller]`).
+    static CALLER: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Records the file that called `check::model` on this thread.
+pub(crate) fn set_caller(location: &'static std::panic::Location<'static>) {
+    CALLER.with(|c| c.set(Some(location.file())));
+}
+
 impl Invocation {
     /// Reads the current process and thread.
     pub fn current() -> Self {
@@ -28,7 +38,7 @@ impl Invocation {
         let target = std::env::current_exe()
             .ok()
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .and_then(|stem| target_of(&stem, package.as_deref()));
+            .and_then(|stem| target_of(&stem, CALLER.with(std::cell::Cell::get)));
         Self {
             package,
             target,
@@ -86,14 +96,16 @@ pub(crate) fn current_test() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `--lib` or `--test NAME` from a test binary's file stem `NAME-HASH`.
-fn target_of(stem: &str, package: Option<&str>) -> Option<String> {
+/// `--lib` or `--test NAME` from a test binary's file stem `NAME-HASH` and
+/// the file that called `check::model`: under `src/` it is the library's
+/// unit tests, anywhere else an integration test target named `NAME`.
+fn target_of(stem: &str, caller: Option<&str>) -> Option<String> {
     let (name, hash) = stem.rsplit_once('-')?;
     if hash.len() != 16 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let lib = package.map(|p| p.replace('-', "_"));
-    Some(if lib.as_deref() == Some(name) {
+    let in_src = caller.is_some_and(|f| f.starts_with("src/") || f.contains("/src/"));
+    Some(if in_src {
         "--lib".to_owned()
     } else {
         format!("--test {name}")
@@ -138,11 +150,16 @@ mod tests {
     #[test]
     fn target_from_binary_name() {
         assert_eq!(
-            target_of("model_counter-0123456789abcdef", Some("heddle")).as_deref(),
+            target_of("model_counter-0123456789abcdef", Some("models/counter.rs")).as_deref(),
             Some("--test model_counter")
         );
+        // An integration test named like its package (this was `--lib`).
         assert_eq!(
-            target_of("my_crate-0123456789abcdef", Some("my-crate")).as_deref(),
+            target_of("tally-0123456789abcdef", Some("tests/tally.rs")).as_deref(),
+            Some("--test tally")
+        );
+        assert_eq!(
+            target_of("my_crate-0123456789abcdef", Some("src/lib.rs")).as_deref(),
             Some("--lib")
         );
         assert_eq!(target_of("rust_out", None), None);
