@@ -100,6 +100,24 @@ where
     Model::new().check(f);
 }
 
+/// Runs an async test body under the compiled-in engine: `f` makes the
+/// future, written against [`heddle::sync::task`](crate::sync::task).
+///
+/// | build | what `model_async(f)` does |
+/// | --- | --- |
+/// | default | `f()` on a 2-worker tokio runtime, [`Model::iterations`] times (no noise: tokio's primitives have no hook) |
+/// | `--features shuttle` | `f()` under shuttle's executor, PCT then random schedules; a failure prints the schedule and the replay command, as [`model`] |
+/// | `--features loom` | not available: loom does not drive futures (check the sync parts with [`model`]) |
+#[cfg(all(feature = "task", not(feature = "loom")))]
+#[track_caller]
+pub fn model_async<F, Fut>(f: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    Model::new().check_async(f);
+}
+
 /// Settings for one model check; [`model`] uses the defaults.
 ///
 /// The body should spawn at least one thread: shuttle's PCT scheduler
@@ -241,6 +259,27 @@ impl Model {
         shuttle_run::run(self, f);
         #[cfg(not(any(feature = "loom", feature = "shuttle")))]
         self.stress(f);
+    }
+
+    /// Checks an async body (see [`model_async`]).
+    #[cfg(all(feature = "task", not(feature = "loom")))]
+    #[track_caller]
+    pub fn check_async<F, Fut>(&self, f: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        #[cfg(feature = "shuttle")]
+        self.check(move || shuttle::future::block_on(f()));
+        #[cfg(not(feature = "shuttle"))]
+        {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("building a tokio runtime");
+            self.clone().noise(false).check(move || rt.block_on(f()));
+        }
     }
 
     #[cfg(not(any(feature = "loom", feature = "shuttle")))]

@@ -74,9 +74,10 @@ fn read_schedule(dir: &Path) -> Option<String> {
 fn report(msg: &str, schedule: Option<&str>) -> String {
     if msg.contains(NO_CONCURRENCY) {
         return format!(
-            "heddle::check: the model body spawned no thread or task, so shuttle had no \
-             schedule to explore ({msg}). Spawn with heddle::sync::thread (threads) or run \
-             async code with heddle::check::model_async and heddle::task, not tokio."
+            "heddle::check: the model body reached no scheduling point, so shuttle had no \
+             schedule to explore ({msg}); typically it spawned no thread or task through \
+             heddle's facade. Spawn with heddle::sync::thread, or run async code with \
+             heddle::check::model_async and heddle::sync::task (tokio itself is not explored)."
         );
     }
     let cmd = Invocation::current();

@@ -98,6 +98,9 @@ pub mod atomic {
 
 pub mod thread;
 
+#[cfg(feature = "task")]
+pub mod task;
+
 /// `spin_loop`, a scheduling point under loom and shuttle.
 pub mod hint {
     #[cfg(feature = "loom")]
