@@ -253,6 +253,13 @@ mod broken {
         assert!(msg.contains("deadlock"), "{msg}");
         assert!(msg.contains("the failing interleaving"), "{msg}");
         assert!(msg.contains("~~~~~~~~ THREAD 1 ~~~~~~~~"), "{msg}");
+        // `#[track_caller]` on the facade: the blocked locations are this
+        // file's `lock()` calls, not src/sync/mod.rs.
+        assert!(
+            msg.contains(r#"Blocked(Location(Some(Location { file: "models/facade.rs""#),
+            "{msg}"
+        );
+        assert!(!msg.contains("src/sync/mod.rs"), "{msg}");
         assert!(msg.contains("cargo test --release --features loom --test model_facade -- --exact broken::loom_failure_shows_the_interleaving_and_the_command"), "{msg}");
     }
 

@@ -197,7 +197,13 @@ fn describe_failure(test: &str, out: &ChildVerdict) -> String {
             "\n(found after {iterations} loom iterations: too many to re-run with the trace \
              log here; run the command below to see the interleaving)"
         ));
-    } else if let Some(trace) = interleaving(test) {
+    } else if let Some((trace, located)) = interleaving(test) {
+        if let Some(located) = located.filter(|l| l.contains("Location(Some")) {
+            // The same failure with LOOM_LOCATION=1: where each thread is
+            // blocked, as lines of the caller's code (`#[track_caller]`).
+            msg.push_str("\nwith locations (LOOM_LOCATION=1):\n");
+            msg.push_str(&located);
+        }
         msg.push_str("\nthe failing interleaving (loom's last iteration, most recent last):\n");
         msg.push_str(&trace);
     }
@@ -218,7 +224,8 @@ fn first_panic(stderr: &str) -> Option<String> {
 }
 
 /// Re-runs the child with loom's trace log and keeps the last iteration.
-fn interleaving(test: &str) -> Option<String> {
+/// Also returns that run's first panic, which carries loom's locations.
+fn interleaving(test: &str) -> Option<(String, Option<String>)> {
     let mut cmd = child_command(test)?;
     cmd.env(super::log::HEDDLE_LOG, "loom=trace")
         .env("LOOM_LOCATION", "1");
@@ -230,7 +237,8 @@ fn interleaving(test: &str) -> Option<String> {
         .filter(|l| !l.contains("Object::branch") && !l.contains("loom::rt: branch"))
         .collect();
     let skip = last.len().saturating_sub(TRACE_LINES);
-    (!last.is_empty()).then(|| last[skip..].join("\n"))
+    let located = first_panic(&String::from_utf8_lossy(&out.stderr));
+    (!last.is_empty()).then(|| (last[skip..].join("\n"), located))
 }
 
 /// The log lines of the highest `iter{N}` span (loom's iteration).
