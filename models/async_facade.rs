@@ -10,8 +10,7 @@
 //!   stores no permit) sent before the waiter registers: the waiter sleeps
 //!   forever, caught by shuttle as a deadlock.
 //! - `mpsc`: two senders, one receiver: nothing lost, each sender in order.
-//! - `timeout`: a ready future inside a timeout completes (std only, see
-//!   the test).
+//! - `timeout`: a ready future inside a timeout completes.
 //!
 //! A body that spawns nothing is reported as such under shuttle, not as a
 //! found schedule.
@@ -20,7 +19,8 @@
 
 use heddle::check;
 use heddle::sync::Arc;
-use heddle::sync::task::{self, Mutex, Notify, mpsc};
+use heddle::sync::task::{self, Mutex, Notify, mpsc, oneshot};
+use std::time::Duration;
 
 /// Two tasks each add one to a shared async counter through `add`.
 async fn two_adders<A, Fut>(add: A)
@@ -90,17 +90,15 @@ fn two_senders_lose_nothing() {
     });
 }
 
-/// Std only: under shuttle (shuttle-tokio 1.0) this body is rejected by PCT
-/// as "did not exercise any concurrency" although it spawns a task; not
-/// investigated yet, so `timeout` is not model-checked here.
-#[cfg(not(feature = "shuttle"))]
+/// Without the `yield_now` shuttle has no choice to make here (a spawn is
+/// not a scheduling point, and main then blocks until the task has run), and
+/// says so: "reached no scheduling point".
 #[test]
 fn a_ready_future_beats_its_timeout() {
-    use heddle::sync::task::oneshot;
-    use std::time::Duration;
     check::model_async(|| async {
         let (tx, rx) = oneshot::channel();
         let t = task::spawn(async move { tx.send(7).expect("receiver alive") });
+        task::yield_now().await;
         let v = task::timeout(Duration::from_secs(5), rx).await;
         assert_eq!(v.expect("not elapsed").expect("sender alive"), 7);
         t.await.expect("task panicked");

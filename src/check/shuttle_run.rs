@@ -3,7 +3,7 @@
 
 use super::Model;
 use super::replay::{Invocation, shell_quote};
-use shuttle::scheduler::{PctScheduler, RandomScheduler, ReplayScheduler, Scheduler};
+use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Scheduler};
 use shuttle::{Config, FailurePersistence, Runner};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ where
     let f = Arc::new(f);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         super::log::with_subscriber(|| {
-            search(PctScheduler::new(model.pct_depth, n), &dir, &f);
+            pct_unless_sequential(model, n, &dir, &f);
             search(RandomScheduler::new(n), &dir, &f);
         })
     }));
@@ -42,7 +42,33 @@ where
     }
 }
 
-fn search<S, F>(scheduler: S, dir: &Path, f: &Arc<F>)
+/// PCT, except that its "did not exercise any concurrency" is only believed
+/// when the body really has no scheduling choice. PCT sizes its search from
+/// one oldest-task-first run and rejects a body in which that run never had
+/// two runnable tasks at once, which happens to small bodies with real
+/// concurrency (a spawn, then a barrier or a oneshot). DFS with a budget of
+/// two executions tells the cases apart: one execution means no choice.
+fn pct_unless_sequential<F>(model: &Model, n: usize, dir: &Path, f: &Arc<F>)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let pct = catch_unwind(AssertUnwindSafe(|| {
+        search(PctScheduler::new(model.pct_depth, n), dir, f);
+    }));
+    if let Err(payload) = pct {
+        let sequential = crate::panic::message(payload.as_ref()).contains(NO_CONCURRENCY)
+            && search(DfsScheduler::new(Some(2), false), dir, f) < 2;
+        if sequential || !crate::panic::message(payload.as_ref()).contains(NO_CONCURRENCY) {
+            std::panic::resume_unwind(payload);
+        }
+        tracing::debug!(
+            "heddle::check: PCT saw no two runnable tasks in its first run; random only"
+        );
+    }
+}
+
+/// Runs `f` under `scheduler`; returns the number of executions.
+fn search<S, F>(scheduler: S, dir: &Path, f: &Arc<F>) -> usize
 where
     S: Scheduler + 'static,
     F: Fn() + Send + Sync + 'static,
@@ -50,7 +76,7 @@ where
     let mut config = Config::new();
     config.failure_persistence = FailurePersistence::File(Some(dir.to_owned()));
     let g = Arc::clone(f);
-    Runner::new(scheduler, config).run(move || g());
+    Runner::new(scheduler, config).run(move || g())
 }
 
 /// A fresh directory for shuttle to write the failing schedule into.
@@ -66,9 +92,14 @@ fn schedule_dir() -> PathBuf {
     dir
 }
 
+/// The last schedule shuttle wrote (`scheduleNNN.txt`, numbered in order).
 fn read_schedule(dir: &Path) -> Option<String> {
-    let file = std::fs::read_dir(dir).ok()?.flatten().next()?;
-    std::fs::read_to_string(file.path()).ok()
+    let last = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .max()?;
+    std::fs::read_to_string(last).ok()
 }
 
 fn report(msg: &str, schedule: Option<&str>) -> String {

@@ -6,13 +6,19 @@
 //! explores it like any other code.
 //!
 //! ```
+//! use heddle::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 //! use heddle::sync::{Arc, Barrier, thread};
 //!
 //! heddle::check::model(|| {
-//!     let b = Arc::new(Barrier::new(2));
-//!     let b2 = Arc::clone(&b);
-//!     let t = thread::spawn(move || b2.wait().is_leader());
+//!     let (b, arrived) = (Arc::new(Barrier::new(2)), Arc::new(AtomicUsize::new(0)));
+//!     let (b2, a2) = (Arc::clone(&b), Arc::clone(&arrived));
+//!     let t = thread::spawn(move || {
+//!         a2.fetch_add(1, SeqCst);
+//!         b2.wait().is_leader()
+//!     });
+//!     arrived.fetch_add(1, SeqCst);
 //!     let leaders = [b.wait().is_leader(), t.join().expect("thread panicked")];
+//!     assert_eq!(arrived.load(SeqCst), 2, "both arrived before either left");
 //!     assert_eq!(leaders.iter().filter(|l| **l).count(), 1, "one leader");
 //! });
 //! ```
