@@ -11,17 +11,33 @@ use heddle::net::{Addr, Network, Tokio};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Errors are printed as `jsonrpc_server: <what failed>` (not a `Debug` dump) and
+/// the process exits with status 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jsonrpc_server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let addr: Addr = std::env::args()
         .nth(1)
         .as_deref()
         .unwrap_or("127.0.0.1:3030")
-        .parse()?;
+        .parse()
+        .map_err(|e| format!("bad address: {e}"))?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async {
-            let listener = Tokio.bind(&addr).await?;
+            let listener = Tokio
+                .bind(&addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             // The test harness reads this line to find the port.
             eprintln!("listening on {}", listener.local_addr()?);
             let stop = CancellationToken::new();

@@ -7,6 +7,13 @@
 //! rendezvous `send` returns only once its value was taken; a `send` to a
 //! channel without receivers hands the value back.
 //!
+//! Mutating methods raced, with at least two concurrent writers each: `send`
+//! from two producers against `recv`/`iter` from two consumers
+//! (`*_mpmc_delivers_each_value_once`, bounded, rendezvous and unbounded);
+//! `send` against the last `Receiver`'s drop
+//! (`send_without_receivers_returns_the_value`); the last `Sender`'s drop
+//! against `recv` (the MPMC models' termination).
+//!
 //! Broken variant caught by loom and shuttle: a `recv` that checks for
 //! disconnection before looking at the queue (loses buffered values).
 

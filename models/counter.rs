@@ -6,7 +6,19 @@
 //! a message written for another count.
 //!
 //! The broken variants (an unlock-then-relock increment, a load-then-store
-//! atomic) must be caught by loom and by shuttle.
+//! atomic, a `record` split across two lock acquisitions) must be caught by
+//! loom and by shuttle.
+//!
+//! Mutating methods raced, with at least two concurrent writers each:
+//!
+//! | method | raced against | model |
+//! | --- | --- | --- |
+//! | `Counter::increment` | 2 × `increment` | `mutex_counter_loses_no_update` |
+//! | `Counter::record` | `record`, `add`, `set_message` | `record_add_and_set_message_race` |
+//! | `Counter::add` | `record`, `set_message` | `record_add_and_set_message_race` |
+//! | `Counter::set_message` | `record`, `add`; `snapshot` reads | `record_add_and_set_message_race`, `snapshot_never_tears` |
+//! | `AtomicCounter::increment` | 2 × `increment` | `atomic_counter_loses_no_update` |
+//! | `AtomicCounter::add` | `increment` (the same CAS loop) | `atomic_add_and_increment_race` |
 
 use heddle::check;
 use heddle::concurrency::counter::{AtomicCounter, Counter, CounterError};
@@ -76,6 +88,59 @@ fn snapshot_never_tears() {
     });
 }
 
+/// Two threads `record` while main `add`s and then sets the message:
+/// `record` and `add` both read-modify-write the count (two writers), and
+/// `set_message` writes the message `record` also writes.
+fn record_race(record: fn(&Counter, &str) -> Result<u64, CounterError>) {
+    check::model(move || {
+        let counter = Counter::new(0, "0");
+        let writers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|m| {
+                let c = counter.clone();
+                thread::spawn(move || record(&c, m).expect("no overflow"))
+            })
+            .collect();
+        counter.add(10).expect("no overflow");
+        counter.set_message("m");
+        let mut seen: Vec<u64> = writers
+            .into_iter()
+            .map(|h| h.join().expect("writer panicked"))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let snap = counter.snapshot();
+        assert_eq!(snap.count, 12, "lost update: record");
+        assert_eq!(seen.len(), 2, "lost update: two records saw one count");
+        assert!(
+            ["a", "b", "m"].contains(&snap.message.as_str()),
+            "foreign message"
+        );
+    });
+}
+
+fn record(c: &Counter, m: &str) -> Result<u64, CounterError> {
+    c.record(m)
+}
+
+#[test]
+fn record_add_and_set_message_race() {
+    record_race(record);
+}
+
+#[test]
+fn atomic_add_and_increment_race() {
+    check::model(|| {
+        let counter = Arc::new(AtomicCounter::new(0));
+        let c2 = Arc::clone(&counter);
+        let t = thread::spawn(move || c2.add(5).expect("no overflow"));
+        let mine = counter.increment().expect("no overflow");
+        let theirs = t.join().expect("thread panicked");
+        assert_eq!(counter.get(), 6, "lost update: add");
+        assert!([1, 6].contains(&mine) && [5, 6].contains(&theirs) && mine != theirs);
+    });
+}
+
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 mod broken {
     use super::*;
@@ -89,6 +154,14 @@ mod broken {
             broken::unlock_relock_increment,
             Counter::get,
         );
+    }
+
+    /// Failed before: `record` was only modelled with one writer, so this
+    /// split passed loom and shuttle.
+    #[test]
+    #[should_panic(expected = "lost update: record")]
+    fn split_record_is_caught() {
+        record_race(broken::split_record);
     }
 
     #[test]

@@ -13,6 +13,11 @@
 //! Thieves are spawned *before* the owner pushes, so nothing is published to
 //! them by the thread spawn: only the deque's own orderings.
 //!
+//! Mutating methods raced: `steal` against `steal` (two thieves) and against
+//! the owner's `pop`; `push` (growing the buffer) against `steal`. `push`
+//! and `pop` are owner-only by the deque's contract (one `Worker`, not
+//! `Sync`), so they never race each other.
+//!
 //! Broken variants (from `heddle::parallel::deque::broken`):
 //! - `pop` without `fence(SeqCst)` → a duplicated element (loom only);
 //! - `steal` loading `bottom` Relaxed → `deque: stale slot` (loom only);

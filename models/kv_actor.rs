@@ -14,6 +14,16 @@
 //!
 //! The broken variant (a client-side `get` then `set` increment) must be
 //! caught by loom and by shuttle.
+//!
+//! Mutating methods raced, with at least two concurrent writers each:
+//!
+//! | method | raced against | model |
+//! | --- | --- | --- |
+//! | `set` | `delete` (and `get`) from another client | `answers_match_a_serial_order` |
+//! | `delete` | `set`, `update` (as `Add`) | `answers_match_a_serial_order` |
+//! | `update` | `update` (two increments); `delete` | `update_loses_no_increment`, `answers_match_a_serial_order` |
+//! | `set` | `shutdown` | `calls_racing_shutdown_are_answered_or_refused` |
+//! | `shutdown` | `shutdown`; `set` | `concurrent_shutdowns_both_return_one_gets_the_map`, `calls_racing_shutdown_are_answered_or_refused` |
 
 use std::collections::BTreeMap;
 

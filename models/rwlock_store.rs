@@ -5,6 +5,11 @@
 //! sits, and indexes are distinct; a concurrent snapshot is a prefix of the
 //! final contents; `writes` equals the number of inserts.
 //!
+//! Mutating methods raced, with at least two concurrent writers each:
+//! `insert` against `insert` (two writer threads) while main reads a
+//! `snapshot` (`inserts_report_their_index_and_snapshots_are_prefixes`).
+//! `insert` is the store's only mutating method (`read` only counts reads).
+//!
 //! Broken variants caught by loom and shuttle: a store whose readers exclude
 //! each other (the second reader cannot get in), and an insert that
 //! reads its index before taking the write lock (duplicate index).

@@ -12,6 +12,15 @@
 //!
 //! The broken variant (the guide's `try_recv` collection after a pause) must
 //! be caught by loom and by shuttle.
+//!
+//! Mutating methods raced, with at least two concurrent writers each:
+//!
+//! | method | raced against | model |
+//! | --- | --- | --- |
+//! | `dispatch` | `dispatch` from another thread (1 worker takes both) | `two_dispatchers_lose_nothing` |
+//! | `dispatch` | `shutdown` | `dispatch_racing_shutdown_loses_nothing` |
+//! | `shutdown` | `dispatch`, and the workers draining the queue | `dispatch_racing_shutdown_loses_nothing` |
+//! | workers taking tasks | each other (2 workers) | `every_dispatched_task_has_exactly_one_result` |
 
 use heddle::check;
 use heddle::concurrency::worker_pool::{PoolError, TaskHandle, WorkerPool};
@@ -60,6 +69,23 @@ fn two_tasks_two_workers_model(collect: Collect) {
         ran.sort_unstable();
         assert_eq!(ran, [1, 2], "every task runs exactly once");
         assert_eq!(pool.dispatch(3).err(), Some(PoolError::ShutDown));
+    });
+}
+
+#[test]
+fn two_dispatchers_lose_nothing() {
+    check::model(|| {
+        let (pool, ran) = recording_pool(1);
+        let pool = Arc::new(pool);
+        let p2 = Arc::clone(&pool);
+        let other = thread::spawn(move || p2.dispatch(2).expect("pool open").wait());
+        let mine = pool.dispatch(1).expect("pool open").wait();
+        let theirs = other.join().expect("dispatcher panicked");
+        assert_one_result_each(&[1, 2], vec![mine, theirs]);
+        assert_eq!(pool.shutdown(), Ok(()));
+        let mut ran = ran.lock().clone();
+        ran.sort_unstable();
+        assert_eq!(ran, [1, 2], "every task runs exactly once");
     });
 }
 

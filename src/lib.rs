@@ -11,6 +11,12 @@
 //!
 //! [`check::model`] is the entry point for checking your own code the same way.
 //!
+//! Cargo features: the pattern groups (`concurrency`, `parallel`,
+//! `resilience`, `wire`, `net`, `distributed`) are on by default. To check
+//! your own code, depend on the facade and the checker alone:
+//! `heddle = { version = "0.1", default-features = false }` (then
+//! `--features heddle/loom` or `--features heddle/shuttle` to pick an engine).
+//!
 //! Modules:
 //! - [`sync`]: the facade (`Arc`, `Mutex`, `RwLock`, `Condvar`, atomics, threads, channels);
 //! - [`check`]: run one test body under the compiled-in engine;
@@ -31,12 +37,19 @@ compile_error!(
 );
 
 pub mod check;
+#[cfg(feature = "concurrency")]
 pub mod concurrency;
+#[cfg(feature = "distributed")]
 pub mod distributed;
+#[cfg(feature = "net")]
 pub mod net;
 mod panic;
+#[cfg(feature = "parallel")]
 pub mod parallel;
+#[cfg(feature = "resilience")]
 pub mod resilience;
+#[cfg(feature = "storage")]
 pub mod storage;
 pub mod sync;
+#[cfg(feature = "wire")]
 pub mod wire;

@@ -4,6 +4,8 @@
 use std::any::Any;
 
 /// The `&str` or `String` a panic payload carries, or `<non-string panic>`.
+// Unused only in a loom build without the pattern groups.
+#[cfg_attr(feature = "loom", allow(dead_code))]
 pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Exit codes: 0 every invariant held; 1 a violation (or a determinism
-//! failure); 2 a usage error; 3 (`check-history`) unknown, budget exhausted.
+//! failure; for `replay`, the saved failure reproduced); 2 a usage error;
+//! 3 (`replay`) the saved failure did not reproduce as saved, or
+//! (`check-history`) unknown, the budget was exhausted.
 
 use crate::faults::FaultPlan;
 use crate::runner::{FaultChoice, Outcome, RunOptions, Verdict, run};
@@ -29,6 +31,10 @@ use std::time::{Duration, Instant};
 pub const USAGE: u8 = 2;
 /// Exit code: a violation.
 pub const VIOLATION: u8 = 1;
+/// Exit code of `replay` when the saved failure does not reproduce (the run
+/// passed, or failed differently): a replay that cannot show the bug must
+/// not look like success.
+pub const NOT_REPRODUCED: u8 = 3;
 
 /// Runs many seeds of heddle's distributed scenarios under injected faults.
 #[derive(Debug, Parser)]
@@ -826,9 +832,9 @@ fn report_failure(
     match saved {
         Ok(files) => {
             println!(
-                "  saved:   {} (replay: heddle-sim replay {})",
+                "  saved:   {} (replay: {})",
                 base.display(),
-                base.display()
+                replay_command(&base)
             );
             for f in files {
                 println!("  wrote:   {}", f.display());
@@ -871,9 +877,17 @@ fn cmd_replay(file: &Path) -> Result<ExitCode, UsageError> {
             "NOT reproduced as saved"
         }
     );
-    Ok(if o.verdict == Verdict::Pass {
-        ExitCode::SUCCESS
+    Ok(ExitCode::from(if same {
+        VIOLATION
     } else {
-        ExitCode::from(VIOLATION)
-    })
+        NOT_REPRODUCED
+    }))
+}
+
+/// The full command that replays a saved failure file.
+pub fn replay_command(file: &Path) -> String {
+    format!(
+        "cargo run --release -p heddle-sim -- replay '{}'",
+        file.display()
+    )
 }

@@ -167,6 +167,30 @@ fn a_failing_sweep_saves_a_failure_that_replays() {
         "{}",
         stdout(&replay)
     );
+    assert!(
+        stdout(&o).contains(&format!(
+            "(replay: cargo run --release -p heddle-sim -- replay '{}')",
+            file.display()
+        )),
+        "the saved line is a full command: {}",
+        stdout(&o)
+    );
+    // The same failure file pointed at the correct variant does not
+    // reproduce: that must not exit 0 (it did before).
+    let text = std::fs::read_to_string(&file).expect("read");
+    let moved = dir.join("not-reproduced.json");
+    std::fs::write(
+        &moved,
+        text.replace("\"reuse-after-timeout\"", "\"default\""),
+    )
+    .expect("write");
+    let replay = run(&["replay", moved.to_str().expect("utf-8")]);
+    assert!(
+        stdout(&replay).contains("NOT reproduced as saved"),
+        "{}",
+        stdout(&replay)
+    );
+    assert_eq!(code(&replay), 3, "not reproduced: exit 3");
 }
 
 /// The arguments of a printed `cargo run … -- ARGS` command, as a shell

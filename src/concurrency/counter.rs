@@ -211,6 +211,18 @@ pub mod broken {
         Ok(next)
     }
 
+    /// `record` split across two lock acquisitions: reads the count, unlocks,
+    /// then relocks to write count and message. Two concurrent `record`s
+    /// can read the same count: one increment is lost.
+    pub fn split_record(c: &Counter, message: &str) -> Result<u64, CounterError> {
+        let current = c.state.lock().count;
+        let next = checked(current, 1)?;
+        let mut state = c.state.lock();
+        state.count = next;
+        state.message = message.to_owned();
+        Ok(next)
+    }
+
     /// `increment` as a load followed by a store instead of one
     /// read-modify-write: loses updates.
     pub fn load_store_increment(c: &AtomicCounter) -> Result<u64, CounterError> {

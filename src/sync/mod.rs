@@ -4,11 +4,15 @@
 //! `std::sync`, `loom` or `shuttle` directly. The cargo feature picks the
 //! engine:
 //!
-//! | build | `Mutex`, `RwLock`, `Condvar`, atomics, `thread` | `channel` |
-//! | --- | --- | --- |
-//! | default | `std` | `crossbeam-channel` |
-//! | `--features loom` | `loom` (every interleaving, C11 memory model) | [`channel`] on the facade's `Mutex` + `Condvar` |
-//! | `--features shuttle` | `shuttle` (random and PCT schedules) | the same, so channels are model-checked too |
+//! | build | `Mutex`, `RwLock`, `Condvar`, atomics, `thread` | `channel`, `mpsc` | `Barrier` | `OnceLock` | `thread::scope` | `thread::sleep` |
+//! | --- | --- | --- | --- | --- | --- | --- |
+//! | default | `std` | `crossbeam-channel` | std | std | std | std |
+//! | `--features loom` | `loom` (every interleaving, C11 memory model) | [`channel`] on the facade's `Mutex` + `Condvar` | heddle's, on `Mutex` + `Condvar` (loom has none) | heddle's, on `Mutex` + `AtomicBool` | heddle's, on loom threads | a yield (loom has no time) |
+//! | `--features shuttle` | `shuttle` (random and PCT schedules) | the same, so channels are model-checked too | shuttle's | heddle's, as under loom | shuttle's | shuttle's: a yield (no time) |
+//!
+//! [`mpsc`] gives the channels std's names (`channel`, `sync_channel`).
+//! Under loom and shuttle the facade's methods are `#[track_caller]`, so
+//! the engines' locations (`LOOM_LOCATION=1`) name the caller's line.
 //!
 //! The wrappers differ from `std` in one way: `lock`, `read` and `write`
 //! return the guard directly. A poisoned lock is recovered (the guard is taken
@@ -59,7 +63,16 @@ use std::sync::{PoisonError, TryLockError};
 
 pub use imp::{Arc, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
+mod barrier;
 pub mod channel;
+pub mod mpsc;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub(crate) mod noise;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub use noise::{BLOCK_LIMIT_ENV, DEFAULT_BLOCK_LIMIT_MS};
+mod once_lock;
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use once_lock::OnceLock;
 
 /// Atomic types and [`Ordering`](atomic::Ordering), from the selected engine.
 ///
@@ -83,18 +96,10 @@ pub mod atomic {
     };
 }
 
-/// Threads from the selected engine: `spawn`, `yield_now`, `JoinHandle`.
-///
-/// There is no `sleep`: loom cannot model time, and heddle never uses a
-/// sleep in place of synchronization.
-pub mod thread {
-    #[cfg(feature = "loom")]
-    pub use loom::thread::{JoinHandle, spawn, yield_now};
-    #[cfg(feature = "shuttle")]
-    pub use shuttle::thread::{JoinHandle, spawn, yield_now};
-    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
-    pub use std::thread::{JoinHandle, spawn, yield_now};
-}
+pub mod thread;
+
+#[cfg(feature = "task")]
+pub mod task;
 
 /// `spin_loop`, a scheduling point under loom and shuttle.
 pub mod hint {
@@ -131,13 +136,19 @@ pub struct Mutex<T>(imp::Mutex<T>);
 impl<T> Mutex<T> {
     /// Creates a new unlocked mutex holding `value`.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn new(value: T) -> Self {
         Self(imp::Mutex::new(value))
     }
 
     /// Acquires the lock, blocking the current thread until it is free.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return noise::acquire("Mutex::lock", || self.try_lock());
+        }
         match self.0.lock() {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -146,6 +157,7 @@ impl<T> Mutex<T> {
 
     /// Acquires the lock if it is free right now.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.0.try_lock() {
             Ok(guard) => Some(guard),
@@ -184,13 +196,19 @@ pub struct RwLock<T>(imp::RwLock<T>);
 impl<T> RwLock<T> {
     /// Creates a new unlocked lock holding `value`.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn new(value: T) -> Self {
         Self(imp::RwLock::new(value))
     }
 
     /// Acquires shared read access.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return noise::acquire("RwLock::read", || self.try_read());
+        }
         match self.0.read() {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -199,7 +217,12 @@ impl<T> RwLock<T> {
 
     /// Acquires exclusive write access.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return noise::acquire("RwLock::write", || self.try_write());
+        }
         match self.0.write() {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -208,6 +231,7 @@ impl<T> RwLock<T> {
 
     /// Acquires shared read access if that can be done without blocking.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         match self.0.try_read() {
             Ok(guard) => Some(guard),
@@ -218,6 +242,7 @@ impl<T> RwLock<T> {
 
     /// Acquires exclusive write access if that can be done without blocking.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         match self.0.try_write() {
             Ok(guard) => Some(guard),
@@ -264,6 +289,7 @@ pub struct Condvar(imp::Condvar);
 impl Condvar {
     /// Creates a new condition variable.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn new() -> Self {
         Self(imp::Condvar::new())
     }
@@ -271,7 +297,12 @@ impl Condvar {
     /// Releases `guard`, blocks until notified, and re-acquires the lock.
     /// May wake spuriously: call it in a loop, or use [`wait_while`](Self::wait_while).
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        if noise::enabled() {
+            return self.wait_noisy(guard);
+        }
         match self.0.wait(guard) {
             Ok(guard) => guard,
             Err(poisoned) => recover(poisoned),
@@ -280,6 +311,7 @@ impl Condvar {
 
     /// Blocks while `condition` holds, re-checking it after every wake-up.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn wait_while<'a, T>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -293,14 +325,42 @@ impl Condvar {
 
     /// Wakes one waiting thread.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn notify_one(&self) {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        noise::point();
         self.0.notify_one();
     }
 
     /// Wakes every waiting thread.
     #[inline]
+    #[cfg_attr(any(feature = "loom", feature = "shuttle"), track_caller)]
     pub fn notify_all(&self) {
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        noise::point();
         self.0.notify_all();
+    }
+}
+
+impl Condvar {
+    /// `wait` under a stress run: perturbed, and a wait past the block
+    /// limit with no notification panics instead of hanging the test.
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    #[cold]
+    #[inline(never)]
+    fn wait_noisy<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        noise::point();
+        let limit = noise::block_limit();
+        let (guard, result) = match self.0.wait_timeout(guard, limit) {
+            Ok(pair) => pair,
+            Err(poisoned) => recover(poisoned),
+        };
+        if result.timed_out() {
+            drop(guard);
+            noise::blocked("Condvar::wait", limit);
+        }
+        noise::point();
+        guard
     }
 }
 
