@@ -10,6 +10,7 @@
 //! same thread), which measures the code path rather than the scheduler's
 //! wake-up latency.
 
+#[allow(dead_code)] // each bench uses part of it
 mod common;
 
 use common::raw::{EchoClient, echo_server};

@@ -45,6 +45,10 @@
 //! cargo bench --bench rpc
 //! ```
 
+#[allow(dead_code)] // each bench uses part of it
+mod common;
+
+use common::raw::{push_frame, read_frame};
 use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -55,7 +59,7 @@ use criterion::{
     BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
@@ -118,21 +122,6 @@ where
 // ---------------------------------------------------------------------------
 // Raw tokio: `u32` little-endian length, then the payload.
 // ---------------------------------------------------------------------------
-
-/// Reads one length-prefixed frame into `buf`; `false` on a clean end of stream.
-async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> bool {
-    let len = match r.read_u32_le().await {
-        Ok(len) => len as usize,
-        Err(_) => return false,
-    };
-    buf.resize(len, 0);
-    r.read_exact(buf).await.is_ok()
-}
-
-fn push_frame(out: &mut Vec<u8>, payload: &[u8]) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(payload);
-}
 
 fn add_request(a: i64, b: i64) -> [u8; 16] {
     let mut req = [0; 16];
