@@ -263,7 +263,11 @@ impl<N: Network> LockClient<N> {
             owner: self.owner,
             token: lease.token,
         };
-        match self.rpc.call(protocol::RELEASE, &args).await? {
+        // Idempotent: a duplicate that arrives late names a token that is
+        // no longer live (the service answers NotHolder), so it needs no
+        // key. (An acquire does: a late duplicate would grant a lease
+        // nobody knows of.)
+        match self.rpc.call_idempotent(protocol::RELEASE, &args).await? {
             Reply::Released => Ok(Released::Released),
             Reply::NotHolder => Ok(Released::AlreadyLost),
             other => Err(LockError::Unexpected(other)),
