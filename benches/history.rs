@@ -1,5 +1,5 @@
 //! The linearizability checker on the shared Jepsen histories
-//! (`../shared/data/linearizability/`), parse excluded, as Porcupine's own
+//! (`tests/data/linearizability/`), parse excluded, as Porcupine's own
 //! Go benchmarks (`BenchmarkEtcdJepsen*`, `BenchmarkKv*`) measure it:
 //!
 //! - `etcd/<file>`: each etcd register history;

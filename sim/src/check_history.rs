@@ -2,7 +2,7 @@
 //! linearizability.
 //!
 //! ```text
-//! heddle-sim check-history --model register ../shared/data/linearizability/etcd/etcd_000.log
+//! heddle-sim check-history --model register tests/data/linearizability/etcd/etcd_000.log
 //! heddle-sim check-history --model kv --no-partition kv/c01-ok.txt
 //! heddle-sim check-history --model register --format jsonl --steps 1000000 my-history.jsonl
 //! ```

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn data(rel: &str) -> String {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/linearizability");
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/linearizability");
     assert!(
         d.join("etcd/VERDICTS").is_file(),
         "the shared histories are missing: expected {}",

@@ -1,17 +1,16 @@
-//! The shared linearizability histories (`../shared/data/linearizability/`
-//! next to the repository) and their verdicts; used by
-//! `tests/history_data.rs` and `benches/history.rs`.
+//! The Jepsen/Porcupine linearizability histories (`tests/data/linearizability/`,
+//! a copy of the project's shared data, MIT-licensed, see its LICENSE) and
+//! their verdicts; used by `tests/history_data.rs` and `benches/history.rs`.
 
 use std::path::PathBuf;
 
 /// The data directory. Panics with a clear message when it is missing: a
 /// verdict test that silently checks nothing is worse than none.
 pub fn dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/linearizability");
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/linearizability");
     assert!(
         d.join("etcd/VERDICTS").is_file(),
-        "the shared histories are missing: expected {} (with etcd/VERDICTS and kv/); \
-         check out the repository next to its `shared/` directory",
+        "the histories are missing: expected {} (with etcd/VERDICTS and kv/)",
         d.display()
     );
     d
