@@ -489,26 +489,38 @@ impl<'a, M: Model> Search<'a, M> {
             // A completion of an operation not linearized yet, the end of
             // the list, or a dead read-only move: undo choices up to the
             // last one that was not forced.
-            loop {
-                let Some(f) = self.stack.pop() else {
-                    return Outcome::Impossible;
-                };
-                let op = self.entries[f.entry as usize].op as usize;
-                lin[op / 64] &= !(1 << (op % 64));
-                lin_hash ^= self.zobrist[op];
-                state = f.state;
-                self.unlift(f.entry);
-                remaining += usize::from(self.ops[op].1.is_some());
-                if !f.forced {
-                    e = self.entries[f.entry as usize].next;
-                    unknown_pass = f.unknown_pass;
-                    // Unknown ones may lie before the resumed entry.
-                    saw_unknown = has_unknown;
-                    break;
-                }
-            }
+            let Some(f) = self.backtrack(&mut lin, &mut lin_hash, &mut remaining) else {
+                return Outcome::Impossible;
+            };
+            state = f.state;
+            e = self.entries[f.entry as usize].next;
+            unknown_pass = f.unknown_pass;
+            // Unknown ones may lie before the resumed entry.
+            saw_unknown = has_unknown;
         }
         Outcome::Found
+    }
+
+    /// Undoes linearized operations, most recent first, up to and including
+    /// the last one that was not forced, and returns its frame (to resume
+    /// the scan after it); `None` when the stack runs out: no linearization.
+    fn backtrack(
+        &mut self,
+        lin: &mut [u64],
+        lin_hash: &mut u64,
+        remaining: &mut usize,
+    ) -> Option<Frame> {
+        loop {
+            let f = self.stack.pop()?;
+            let op = self.entries[f.entry as usize].op as usize;
+            lin[op / 64] &= !(1 << (op % 64));
+            *lin_hash ^= self.zobrist[op];
+            self.unlift(f.entry);
+            *remaining += usize::from(self.ops[op].1.is_some());
+            if !f.forced {
+                return Some(f);
+            }
+        }
     }
 
     /// The first operation, in completion order, that completed and is not

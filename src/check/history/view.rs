@@ -78,7 +78,8 @@ pub fn html<M: Model>(
     out
 }
 
-fn partition<M: Model>(
+/// The partition's title, verdict and the operation that cannot be placed.
+fn heading<M: Model>(
     out: &mut String,
     model: &M,
     h: &History<M::Op, M::Ret>,
@@ -107,6 +108,15 @@ fn partition<M: Model>(
             esc(&model.describe(&o.op, o.ret()))
         );
     }
+}
+
+fn partition<M: Model>(
+    out: &mut String,
+    model: &M,
+    h: &History<M::Op, M::Ret>,
+    p: &PartitionReport<M::Key>,
+) {
+    heading(out, model, h, p);
     // Rank of every event time in this partition.
     let mut times: Vec<u64> = p
         .ops
