@@ -120,6 +120,19 @@ struct Client {
     rec: Recorder,
 }
 
+/// Why one echo round trip failed (recorded by its message).
+#[derive(Debug, thiserror::Error)]
+enum RoundTripError {
+    #[error("write: {0}")]
+    Write(std::io::Error),
+    #[error("write timeout")]
+    WriteTimeout,
+    #[error("read: {0}")]
+    Read(std::io::Error),
+    #[error("read timeout")]
+    ReadTimeout,
+}
+
 impl Client {
     async fn run(mut self) -> turmoil::Result {
         let server = Addr::new("server", PORT);
@@ -154,7 +167,7 @@ impl Client {
                     failures_in_a_row = 0;
                 }
                 Err(e) => {
-                    self.rec.err(&self.name, id, e);
+                    self.rec.err(&self.name, id, e.to_string());
                     failures_in_a_row += 1;
                     if self.variant == "reuse-after-timeout" && failures_in_a_row < 2 {
                         // The defect: one more try on the same stream, which
@@ -179,24 +192,24 @@ impl Client {
         &self,
         stream: &mut turmoil::net::TcpStream,
         request: &[u8],
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, RoundTripError> {
         match timeout(READ_TIMEOUT, stream.write_all(request)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("write: {e}")),
-            Err(_) => return Err("write timeout".into()),
+            Ok(Err(e)) => return Err(RoundTripError::Write(e)),
+            Err(_) => return Err(RoundTripError::WriteTimeout),
         }
         let mut reply = vec![0u8; request.len()];
         if self.variant == "no-timeout" {
             // The defect: nothing bounds this wait.
             return match stream.read_exact(&mut reply).await {
                 Ok(_) => Ok(reply),
-                Err(e) => Err(format!("read: {e}")),
+                Err(e) => Err(RoundTripError::Read(e)),
             };
         }
         match timeout(READ_TIMEOUT, stream.read_exact(&mut reply)).await {
             Ok(Ok(_)) => Ok(reply),
-            Ok(Err(e)) => Err(format!("read: {e}")),
-            Err(_) => Err("read timeout".into()),
+            Ok(Err(e)) => Err(RoundTripError::Read(e)),
+            Err(_) => Err(RoundTripError::ReadTimeout),
         }
     }
 }

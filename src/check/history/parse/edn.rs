@@ -28,7 +28,7 @@ pub fn edn_kv(file: &str, text: &str) -> Result<History<KvOp, KvRet>, ParseError
     let mut b: Builder<'_, KvOp, KvRet> = Builder::new(file);
     for (n, line) in lines(text) {
         b.line = n;
-        let map = parse_map(line).map_err(|e| b.malformed(e))?;
+        let map = parse_map(line).map_err(|e| b.malformed(e.to_string()))?;
         let get = |k: &str| map.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         let Some(Value::Int(process)) = get("process") else {
             return Err(b.malformed("missing integer :process"));
@@ -89,12 +89,27 @@ pub fn edn_kv(file: &str, text: &str) -> Result<History<KvOp, KvRet>, ParseError
     Ok(b.finish())
 }
 
+/// What is wrong with a line's EDN (reported as a malformed line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Syntax {
+    #[error("expected an EDN map `{{...}}`")]
+    NotAMap,
+    #[error("expected a keyword key, found {0}")]
+    KeyNotKeyword(String),
+    #[error("unterminated string")]
+    UnterminatedString,
+    #[error("unexpected token `{0}`")]
+    UnexpectedToken(String),
+    #[error("empty token")]
+    EmptyToken,
+}
+
 /// Parses `{:k v, :k v}` into (keyword, value) pairs.
-fn parse_map(line: &str) -> Result<Vec<(String, Value)>, String> {
+fn parse_map(line: &str) -> Result<Vec<(String, Value)>, Syntax> {
     let body = line
         .strip_prefix('{')
         .and_then(|s| s.strip_suffix('}'))
-        .ok_or("expected an EDN map `{...}`")?;
+        .ok_or(Syntax::NotAMap)?;
     let mut rest = body;
     let mut out = Vec::new();
     loop {
@@ -104,7 +119,7 @@ fn parse_map(line: &str) -> Result<Vec<(String, Value)>, String> {
         }
         let (k, r) = scalar(rest)?;
         let Value::Keyword(k) = k else {
-            return Err(format!("expected a keyword key, found {k:?}"));
+            return Err(Syntax::KeyNotKeyword(format!("{k:?}")));
         };
         let r = r.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
         let (v, r) = scalar(r)?;
@@ -114,7 +129,7 @@ fn parse_map(line: &str) -> Result<Vec<(String, Value)>, String> {
 }
 
 /// One scalar at the start of `s`, and what follows it.
-fn scalar(s: &str) -> Result<(Value, &str), String> {
+fn scalar(s: &str) -> Result<(Value, &str), Syntax> {
     if let Some(r) = s.strip_prefix('"') {
         let mut v = String::new();
         let mut chars = r.char_indices();
@@ -130,7 +145,7 @@ fn scalar(s: &str) -> Result<(Value, &str), String> {
                 c => v.push(c),
             }
         }
-        return Err("unterminated string".into());
+        return Err(Syntax::UnterminatedString);
     }
     let end = s
         .find(|c: char| c.is_whitespace() || c == ',' || c == '}')
@@ -143,11 +158,11 @@ fn scalar(s: &str) -> Result<(Value, &str), String> {
     } else {
         Value::Int(
             tok.parse()
-                .map_err(|_| format!("unexpected token `{tok}`"))?,
+                .map_err(|_| Syntax::UnexpectedToken(tok.to_owned()))?,
         )
     };
     if tok.is_empty() || tok == ":" {
-        return Err("empty token".into());
+        return Err(Syntax::EmptyToken);
     }
     Ok((v, r))
 }
