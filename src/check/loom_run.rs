@@ -116,9 +116,16 @@ where
         });
     });
     if let (Some(i), true) = (index, std::env::var_os(CHILD).is_some()) {
-        // The parent process reads this marker; stdout is the only channel.
-        println!("{PASSED} {i}");
+        signal(&mut std::io::stdout(), format_args!("{PASSED} {i}"));
     }
+}
+
+/// Writes one line of the child-to-parent protocol (not a log line: the
+/// parent process parses it from the child's stdout or stderr, the only
+/// channels a test binary has). A failed write only costs the parent its
+/// marker, which it reports as a failure.
+fn signal(to: &mut impl std::io::Write, line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(to, "{line}");
 }
 
 /// In the child: the first panic also prints how many iterations loom ran,
@@ -129,8 +136,7 @@ fn count_iterations() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let n = ITERATION.load(std::sync::atomic::Ordering::Relaxed);
-            // The parent process reads this line; stderr is its channel.
-            eprintln!("{ITERATIONS} {n}");
+            signal(&mut std::io::stderr(), format_args!("{ITERATIONS} {n}"));
             previous(info);
         }));
     });
