@@ -2,9 +2,10 @@
 //! sockets. `cargo run --example echo_server [ADDR]` (default
 //! 127.0.0.1:8080); stop it with Ctrl-C. Try it with `nc 127.0.0.1 8080`.
 
+mod common;
+
 use heddle::net::echo::{EchoConfig, serve};
 use heddle::net::{Addr, Network, Tokio};
-use tokio_util::sync::CancellationToken;
 
 /// Errors are printed as `echo_server: <what failed>` (not a `Debug` dump) and
 /// the process exits with status 1.
@@ -34,13 +35,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             eprintln!("echo server listening on {}", listener.local_addr()?);
-            let stop = CancellationToken::new();
-            let ctrl_c = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    ctrl_c.cancel();
-                }
-            });
+            let stop = common::stop_on_ctrl_c();
             serve(listener, EchoConfig::default(), stop).await?;
             Ok(())
         })

@@ -6,10 +6,11 @@
 //! curl -s -d '{"jsonrpc":"2.0","method":"add","params":[2,3],"id":1}' 127.0.0.1:3030
 //! ```
 
+mod common;
+
 use heddle::distributed::jsonrpc_http::{HttpConfig, guide_methods, serve};
 use heddle::net::{Addr, Network, Tokio};
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// Errors are printed as `jsonrpc_server: <what failed>` (not a `Debug` dump) and
 /// the process exits with status 1.
@@ -40,13 +41,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             // The test harness reads this line to find the port.
             eprintln!("listening on {}", listener.local_addr()?);
-            let stop = CancellationToken::new();
-            let ctrl_c = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    ctrl_c.cancel();
-                }
-            });
+            let stop = common::stop_on_ctrl_c();
             serve(
                 listener,
                 Arc::new(guide_methods),

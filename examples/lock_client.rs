@@ -13,6 +13,8 @@
 //! `released TOKEN`. The shared secret is `HEDDLE_SECRET` (default
 //! `heddle-demo`).
 
+mod common;
+
 use heddle::distributed::lock::{LockClient, LockClientConfig, Token, protocol};
 use heddle::distributed::rpc::{Client, ClientConfig};
 use heddle::net::{Addr, Tokio};
@@ -42,8 +44,7 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let [locks, resource, mode, rest @ ..] = args else {
         return Err("missing arguments".into());
     };
-    let secret = std::env::var("HEDDLE_SECRET").unwrap_or_else(|_| "heddle-demo".into());
-    let rpc = |addr: Addr| Client::new(Tokio, addr, ClientConfig::new(secret.clone().into_bytes()));
+    let rpc = |addr: Addr| Client::new(Tokio, addr, ClientConfig::new(common::secret()));
     let resource = rpc(resource.parse()?);
     match (mode.as_str(), rest) {
         ("cycle", [owner, rounds, hold_ms]) => {

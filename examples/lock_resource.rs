@@ -9,12 +9,13 @@
 //! shared secret is `HEDDLE_SECRET` (default `heddle-demo`). Its store is
 //! in memory: a real resource keeps its highest token with its data.
 
+mod common;
+
 use heddle::distributed::lock::{FencedStore, resource};
 use heddle::distributed::rpc::{ServerConfig, serve};
 use heddle::net::{Addr, Network, Tokio};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,19 +43,12 @@ fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             println!("listening on {}", listener.local_addr()?);
-            let stop = CancellationToken::new();
-            let ctrl_c = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    ctrl_c.cancel();
-                }
-            });
-            let secret = std::env::var("HEDDLE_SECRET").unwrap_or_else(|_| "heddle-demo".into());
+            let stop = common::stop_on_ctrl_c();
             let store = Arc::new(Mutex::new(FencedStore::default()));
             serve(
                 listener,
                 resource(store),
-                ServerConfig::new(secret.into_bytes()),
+                ServerConfig::new(common::secret()),
                 stop,
             )
             .await?;

@@ -12,12 +12,13 @@
 //! connections; stop it with Ctrl-C. The shared secret is `HEDDLE_SECRET`
 //! (default `heddle-demo`).
 
+mod common;
+
 use heddle::distributed::lock::{LockConfig, LockService, lock_service};
 use heddle::distributed::rpc::{ServerConfig, serve};
 use heddle::net::{Addr, Network, Tokio};
 use heddle::storage::{DurableCounter, Files};
 use std::process::ExitCode;
-use tokio_util::sync::CancellationToken;
 
 const USAGE: &str = "usage: lock_server ADDR DIR [MAX_TTL_MS]";
 
@@ -63,32 +64,14 @@ fn run(addr: &str, dir: &str, config: LockConfig) -> Result<(), Box<dyn std::err
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             println!("listening on {}", listener.local_addr()?);
-            let stop = stop_on_ctrl_c();
+            let stop = common::stop_on_ctrl_c();
             serve(
                 listener,
                 lock_service(service),
-                ServerConfig::new(secret()),
+                ServerConfig::new(common::secret()),
                 stop,
             )
             .await?;
             Ok(())
         })
-}
-
-/// The shared secret clients must present.
-fn secret() -> Vec<u8> {
-    std::env::var("HEDDLE_SECRET")
-        .unwrap_or_else(|_| "heddle-demo".into())
-        .into_bytes()
-}
-
-fn stop_on_ctrl_c() -> CancellationToken {
-    let stop = CancellationToken::new();
-    let ctrl_c = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
-    });
-    stop
 }
