@@ -54,7 +54,7 @@ use crate::distributed::rpc::{Client, RpcError};
 use crate::net::Network;
 use crate::resilience::retry::Backoff;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire as Load, Release as Store};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -354,10 +354,4 @@ async fn renew<N: Network>(
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Draws a fresh owner id from the OS (for a client that has no stable
-/// identity of its own).
-pub fn random_owner() -> Owner {
-    SmallRng::from_os_rng().random()
 }

@@ -90,6 +90,9 @@ pub enum Reply {
     NotHolder,
 }
 
+/// The smallest table size at which expired leases are swept.
+const SWEEP_MIN: usize = 64;
+
 /// What the driver must do for one request: persist first (if asked), then
 /// send the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +154,8 @@ pub struct LockMachine {
     durable: Token,
     /// No grant before this time (after a restart).
     grace_until: Duration,
+    /// Expired leases are swept when the table reaches this size.
+    sweep_at: usize,
 }
 
 impl LockMachine {
@@ -165,6 +170,7 @@ impl LockMachine {
             last: 0,
             durable: 0,
             grace_until: Duration::ZERO,
+            sweep_at: SWEEP_MIN,
         }
     }
 
@@ -178,11 +184,6 @@ impl LockMachine {
         m.durable = durable;
         m.grace_until = now.saturating_add(m.config.max_ttl);
         m
-    }
-
-    /// The last token granted (0 before the first grant).
-    pub fn last_token(&self) -> Token {
-        self.last
     }
 
     /// Records that the driver made `mark` durable.
@@ -216,7 +217,11 @@ impl LockMachine {
             token,
             expires_at,
         };
-        self.leases.insert(lock.to_owned(), lease);
+        if self.leases.insert(lock.to_owned(), lease).is_none()
+            && self.leases.len() >= self.sweep_at
+        {
+            self.expire(now);
+        }
         tracing::debug!(lock, owner, token, "lease granted");
         Output {
             persist,
@@ -270,9 +275,13 @@ impl LockMachine {
     }
 
     /// Forgets leases that expired before `now` (memory only: an expired
-    /// lease already behaves as absent).
-    pub fn expire(&mut self, now: Duration) {
+    /// lease already behaves as absent). Called when a new lock name makes
+    /// the table reach `sweep_at`, which then doubles the live count: the
+    /// table stays within twice the live leases (plus [`SWEEP_MIN`]) at an
+    /// amortised O(1) per grant.
+    fn expire(&mut self, now: Duration) {
         self.leases.retain(|_, l| now < l.expires_at);
+        self.sweep_at = (2 * self.leases.len()).max(SWEEP_MIN);
     }
 
     /// The number of leases currently stored (live or not yet expired away).
@@ -329,6 +338,16 @@ mod tests {
         assert_eq!(m.release("x", 1, a, ms(101)).reply, Reply::NotHolder);
         assert_eq!(m.release("x", 2, b, ms(101)).reply, Reply::Released);
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn expired_leases_of_other_names_are_swept() {
+        let mut m = LockMachine::new(config(64));
+        for i in 0..1000 {
+            let _ = m.acquire(&format!("job-{i}"), 1, TTL, ms(i * 200));
+        }
+        // Every lease but the newest few expired long ago.
+        assert!(m.len() <= SWEEP_MIN, "{} leases kept", m.len());
     }
 
     #[test]
