@@ -160,6 +160,12 @@ pub trait Protocol {
     }
     /// After each batch, before the flush (metrics, observers).
     fn after_batch(&mut self) {}
+    /// After each batch's flush: `written` is false when the bytes were
+    /// not all written (the write failed or timed out, or the connection
+    /// had already broken and they were dropped).
+    fn after_flush(&mut self, written: bool) {
+        let _ = written;
+    }
 }
 
 /// The loop's own limits.
@@ -302,9 +308,13 @@ async fn end_batch<P, R, W>(
     }
     if l.broken.is_some() {
         l.out.clear();
+        protocol.after_flush(false);
     } else if let Err(e) = flush(writer, &mut l.out, limits.write).await {
+        protocol.after_flush(false);
         let end = protocol.on_io(e);
         l.fail(end);
+    } else {
+        protocol.after_flush(true);
     }
 }
 

@@ -5,17 +5,17 @@
 //! See the [module header](super) for the protocol and its guarantees, and
 //! [`serve`](super::serve) for an example.
 
+use super::conn::{SendError, Shared};
 use super::dedup::Outcome;
 #[cfg(feature = "defects")]
 use super::defects::ClientDefect;
 use super::metrics;
-use super::session::{ClientEvent, ClientSession, Verdict};
+use super::session::{ClientEvent, ClientSession};
 use super::{ConnectionEnd, RpcError, Unavailable};
-use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
 use crate::net::framed::FrameReader;
 use crate::net::{Addr, Network};
 use crate::resilience::retry::{Backoff, Classification, Policy, retry};
-use crate::wire::binary::{self, CallRef, Envelope, Refusal, RemoteError, Secret, TraceContext};
+use crate::wire::binary::{self, CallRef, Refusal, RemoteError, Secret, TraceContext};
 use crate::wire::frame::FrameCodec;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
 // The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
@@ -145,34 +145,20 @@ impl ClientConfig {
 }
 
 /// Tells the connection to forget call `id` unless disarmed (`id = None`).
-struct Pending<'a> {
-    commands: &'a mpsc::UnboundedSender<Command>,
+struct Pending<'a, S: crate::net::Stream> {
+    conn: &'a Shared<S>,
     id: Option<u64>,
 }
 
-impl Drop for Pending<'_> {
+impl<S: crate::net::Stream> Drop for Pending<'_, S> {
     fn drop(&mut self) {
         if let Some(id) = self.id {
-            let _ = self.commands.send(Command::Abandoned { id });
+            self.conn.abandon(id);
         }
     }
 }
 
-/// A command from a caller to the connection task.
-enum Command {
-    /// Send this frame and hand the reply to `reply`.
-    Call {
-        id: u64,
-        frame: Vec<u8>,
-        reply: oneshot::Sender<Outcome>,
-    },
-    /// The caller of `id` stopped waiting: its attempt timed out.
-    TimedOut { id: u64 },
-    /// The caller of `id` went away (its future was dropped).
-    Abandoned { id: u64 },
-}
-
-struct Inner<N> {
+struct Inner<N: Network> {
     net: N,
     addr: Addr,
     config: ClientConfig,
@@ -183,8 +169,17 @@ struct Inner<N> {
     /// The current connection, `None` before the first call, after a failure
     /// and after [`Client::close`]. Locked across connecting, so concurrent
     /// callers share one connection attempt.
-    connection: tokio::sync::Mutex<Option<mpsc::UnboundedSender<Command>>>,
+    connection: tokio::sync::Mutex<Option<Arc<Shared<N::Stream>>>>,
     closed: AtomicBool,
+}
+
+impl<N: Network> Drop for Inner<N> {
+    fn drop(&mut self) {
+        // The connection task holds the connection too: tell it to end.
+        if let Some(conn) = self.connection.get_mut().take() {
+            conn.close(ConnectionEnd::ClientDropped);
+        }
+    }
 }
 
 /// A client of one RPC server. Clones share the connection.
@@ -302,7 +297,9 @@ impl<N: Network> Client<N> {
     /// [`RpcError::Closed`].
     pub async fn close(&self) {
         self.inner.closed.store(true, Relaxed);
-        self.inner.connection.lock().await.take();
+        if let Some(conn) = self.inner.connection.lock().await.take() {
+            conn.close(ConnectionEnd::Closed);
+        }
     }
 
     /// [`call`](Self::call) as part of the caller's trace: the envelope
@@ -426,9 +423,10 @@ impl<N: Network> Client<N> {
         trace: TraceContext,
     ) -> Result<Vec<u8>, AttemptError> {
         let inner = &*self.inner;
-        let commands = self.connection().await?;
+        let conn = self.connection().await?;
         let id = inner.next_id.fetch_add(1, Relaxed);
-        // Encoded straight into the frame, borrowing method and arguments.
+        // Encoded straight into the connection's queue, borrowing method
+        // and arguments; a lone caller writes it at once.
         let call = CallRef {
             id,
             method,
@@ -436,19 +434,15 @@ impl<N: Network> Client<N> {
             args,
             trace: Some(trace),
         };
-        // Room for the header, the fixed fields (at most 63 bytes) and the
-        // varint lengths: one allocation, no regrowth.
-        let mut frame = Vec::with_capacity(80 + method.len() + args.len());
-        binary::encode_frame(&inner.config.codec, &call, &mut frame)
-            .map_err(AttemptError::Encode)?;
         let (reply, answer) = oneshot::channel();
-        if commands.send(Command::Call { id, frame, reply }).is_err() {
-            return Err(AttemptError::Unavailable(Unavailable::ConnectionLost));
-        }
+        conn.send(&call, reply).map_err(|e| match e {
+            SendError::Lost => AttemptError::Unavailable(Unavailable::ConnectionLost),
+            SendError::Encode(e) => AttemptError::Encode(e),
+        })?;
         // If this attempt is dropped before its answer (the call's overall
         // timeout, or the caller gave up), the connection forgets the call.
         let mut pending = Pending {
-            commands: &commands,
+            conn: &conn,
             id: Some(id),
         };
         let answer = if inner.config.no_timeout() {
@@ -460,7 +454,7 @@ impl<N: Network> Client<N> {
                     ::metrics::counter!(metrics::CLIENT_TIMEOUTS).increment(1);
                     // The connection decides whether it is dead.
                     pending.id = None;
-                    let _ = commands.send(Command::TimedOut { id });
+                    conn.timed_out(id);
                     return Err(AttemptError::Timeout);
                 }
             }
@@ -473,15 +467,15 @@ impl<N: Network> Client<N> {
         }
     }
 
-    /// The live connection's command queue, connecting first if needed.
-    async fn connection(&self) -> Result<mpsc::UnboundedSender<Command>, AttemptError> {
+    /// The live connection, connecting first if needed.
+    async fn connection(&self) -> Result<Arc<Shared<N::Stream>>, AttemptError> {
         let inner = &*self.inner;
         let mut slot = inner.connection.lock().await;
         if inner.closed.load(Relaxed) {
             return Err(AttemptError::Closed);
         }
-        if let Some(commands) = slot.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(commands.clone());
+        if let Some(conn) = slot.as_ref().filter(|c| c.is_open()) {
+            return Ok(Arc::clone(conn));
         }
         *slot = None;
         let limit = inner.config.connect_timeout;
@@ -489,16 +483,16 @@ impl<N: Network> Client<N> {
             Ok(result) => result?,
             Err(_elapsed) => return Err(AttemptError::Unavailable(Unavailable::ConnectTimeout)),
         };
-        let (commands, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(
+        let (conn, task) = Shared::start(
             session,
             reader,
             writer,
-            queue,
+            inner.config.codec,
             inner.config.attempt_timeout,
-        ));
-        *slot = Some(commands.clone());
-        Ok(commands)
+        );
+        tokio::spawn(task);
+        *slot = Some(Arc::clone(&conn));
+        Ok(conn)
     }
 
     /// Connects and completes the handshake.
@@ -553,150 +547,4 @@ type Parts<S> = (
 async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
     w.write_all(bytes).await?;
     w.flush().await
-}
-
-/// Handles one caller's command; frames to send are appended to `out`.
-/// `Err` ends the connection.
-fn on_command(
-    session: &mut ClientSession<oneshot::Sender<Outcome>>,
-    command: Command,
-    now: u64,
-    out: &mut Vec<u8>,
-) -> Result<(), ConnectionEnd> {
-    match command {
-        Command::Call { id, frame, reply } => {
-            if session.register(id, reply, now).is_some() {
-                return Err(ConnectionEnd::IdReused(id));
-            }
-            out.extend_from_slice(&frame);
-            Ok(())
-        }
-        Command::Abandoned { id } => {
-            drop(session.cancel(id));
-            Ok(())
-        }
-        Command::TimedOut { id } => match session.on_timeout(id, now) {
-            Verdict::Keep => Ok(()),
-            Verdict::Reconnect => Err(ConnectionEnd::Silent),
-        },
-    }
-}
-
-/// Handles one frame from the server. `Err` ends the connection.
-fn on_frame(
-    session: &mut ClientSession<oneshot::Sender<Outcome>>,
-    bytes: &[u8],
-    now: u64,
-) -> Result<(), ConnectionEnd> {
-    let envelope = binary::decode::<Envelope>(bytes).map_err(ConnectionEnd::Malformed)?;
-    match session.on_envelope_at(envelope, now) {
-        ClientEvent::Completed { waiter, outcome } => {
-            // The caller may have given up meanwhile.
-            let _ = waiter.send(outcome);
-            Ok(())
-        }
-        ClientEvent::Late(id) => {
-            tracing::debug!(id, "rpc: late reply ignored");
-            Ok(())
-        }
-        ClientEvent::Violation(v) => Err(ConnectionEnd::Protocol(v)),
-        ClientEvent::Ready { .. } | ClientEvent::Refused(_) => Err(ConnectionEnd::Protocol(
-            super::session::Violation::Unexpected {
-                kind: "handshake answer",
-                when: "after",
-            },
-        )),
-    }
-}
-
-/// One client connection as a [`Protocol`] for the shared
-/// [`driver`](crate::net::driver).
-struct Connection {
-    session: ClientSession<oneshot::Sender<Outcome>>,
-    queue: mpsc::UnboundedReceiver<Command>,
-    /// Events handled so far.
-    events: u64,
-}
-
-impl Connection {
-    /// The session's clock. It only asks whether anything arrived after a
-    /// call was sent, so counting events orders them as well as a clock
-    /// would, without reading one twice per call.
-    fn now(&mut self) -> u64 {
-        self.events += 1;
-        self.events
-    }
-}
-
-fn flow(step: Result<(), ConnectionEnd>) -> Flow<ConnectionEnd> {
-    step.map_or_else(Flow::End, |()| Flow::Continue)
-}
-
-impl Protocol for Connection {
-    /// A caller's command; `None` when every [`Client`] clone is gone.
-    type Event = Option<Command>;
-    type End = ConnectionEnd;
-
-    async fn next_event(&mut self) -> Option<Command> {
-        self.queue.recv().await
-    }
-
-    fn try_event(&mut self) -> Option<Option<Command>> {
-        self.queue.try_recv().ok().map(Some)
-    }
-
-    fn on_event(&mut self, event: Option<Command>, out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
-        match event {
-            None => Flow::End(ConnectionEnd::ClientDropped),
-            Some(command) => {
-                let now = self.now();
-                flow(on_command(&mut self.session, command, now, out))
-            }
-        }
-    }
-
-    fn on_frame(&mut self, frame: &[u8], _out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
-        let now = self.now();
-        flow(on_frame(&mut self.session, frame, now))
-    }
-
-    fn on_idle(&mut self) -> ConnectionEnd {
-        // No idle limit: never called.
-        ConnectionEnd::Silent
-    }
-
-    fn on_io(&mut self, e: IoEnd) -> ConnectionEnd {
-        match e {
-            IoEnd::Read(e) => e.into(),
-            IoEnd::Write(e) => ConnectionEnd::Io(e.kind()),
-            IoEnd::WriteTimeout => ConnectionEnd::WriteTimeout,
-        }
-    }
-
-    fn on_peer_closed(&mut self) -> Result<(), ConnectionEnd> {
-        Err(ConnectionEnd::ClosedByPeer)
-    }
-}
-
-/// The connection task: sends calls, routes replies, and ends (failing every
-/// waiting call, which its caller then retries) when the stream breaks or
-/// goes silent, or when every [`Client`] clone is gone.
-async fn run<S: crate::net::Stream>(
-    session: ClientSession<oneshot::Sender<Outcome>>,
-    mut reader: FrameReader<tokio::io::ReadHalf<S>>,
-    mut writer: tokio::io::WriteHalf<S>,
-    queue: mpsc::UnboundedReceiver<Command>,
-    write_limit: Duration,
-) {
-    let mut c = Connection {
-        session,
-        queue,
-        events: 0,
-    };
-    let limits = Limits::new(write_limit);
-    let end = driver::drive(&mut c, &mut reader, &mut writer, &limits, None).await;
-    let why = end.err().unwrap_or(ConnectionEnd::ClosedByPeer);
-    tracing::debug!(reason = %why, waiting = c.session.waiting(), "rpc: client connection ended");
-    // Dropping the waiters tells their callers the connection is lost.
-    drop(c.session.disconnect());
 }

@@ -133,6 +133,7 @@
 //! ```
 
 pub mod client;
+mod conn;
 pub mod dedup;
 #[cfg(feature = "defects")]
 pub mod defects;
@@ -206,6 +207,9 @@ pub enum ConnectionEnd {
     /// Every [`Client`] clone is gone.
     #[error("the client was dropped")]
     ClientDropped,
+    /// [`Client::close`] closed it.
+    #[error("closed by the client")]
+    Closed,
     /// The peer closed the stream.
     #[error("closed by the peer")]
     ClosedByPeer,
