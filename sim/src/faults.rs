@@ -123,11 +123,11 @@ pub enum FaultKind {
         /// The server host.
         host: String,
     },
-    /// The host freezes as in a long GC pause: nothing it sends leaves and
-    /// nothing reaches it (every link of it is held), then everything held
-    /// is delivered at once. turmoil 0.7 steps every running host and has
-    /// no way to skip one, so the host's software still runs during the
-    /// pause (its timers fire on time); only its messages wait.
+    /// The host freezes as in a long GC pause: its software does not run,
+    /// nothing it sends leaves and nothing reaches it (every link of it is
+    /// held); then its clock catches up at once (timers that fell due fire,
+    /// late, in order) and everything held is delivered. Stock turmoil
+    /// cannot skip a host; heddle patches it (`vendor/turmoil/HEDDLE.md`).
     Pause {
         /// Any host.
         host: String,

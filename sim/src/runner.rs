@@ -313,7 +313,7 @@ struct Links {
     held: BTreeSet<(String, String)>,
     /// One-way partitions, (from, to).
     oneway: BTreeSet<(String, String)>,
-    /// Paused hosts: every link of theirs is held.
+    /// Paused hosts: frozen, and every link of theirs is held.
     paused: BTreeSet<String>,
     /// The loss rate in force.
     fail_rate: f64,
@@ -400,12 +400,16 @@ impl Links {
                 });
             }
             EventKind::Pause(h) => {
+                // The host's software stops (patched turmoil, see
+                // vendor/turmoil/HEDDLE.md); its links hold what is in flight.
+                sim.pause(h.as_str());
                 self.paused.insert(h.clone());
                 for x in hosts.all().filter(|x| x != h) {
                     sim.hold(h.as_str(), x);
                 }
             }
             EventKind::Resume(h) => {
+                sim.resume(h.as_str());
                 self.paused.remove(h);
                 for x in hosts.all().filter(|x| x != h) {
                     // Unless a hold fault or another pause still holds the link.
