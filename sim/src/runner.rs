@@ -194,8 +194,14 @@ fn run_inner(
     let mut invariants = scenario.build(&mut sim, &ctx);
     tb.names = hosts.all().map(|h| (sim.lookup(h), h.to_owned())).collect();
     let mut faults = Schedule::new(plan, hosts);
-    let (verdict, history) =
-        step_until_done(&mut sim, &mut faults, deadline, invariants.as_mut(), log, tb);
+    let (verdict, history) = step_until_done(
+        &mut sim,
+        &mut faults,
+        deadline,
+        invariants.as_mut(),
+        log,
+        tb,
+    );
     *sim_time = sim.elapsed();
     if verdict != Verdict::Pass {
         return verdict;

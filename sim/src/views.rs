@@ -595,7 +595,11 @@ fn chrome_threads(events: &[TraceEvent]) -> BTreeMap<String, usize> {
         }
     }
     hosts.sort_by_key(|h| (!h.starts_with("server"), h.clone()));
-    hosts.into_iter().enumerate().map(|(i, h)| (h, i + 1)).collect()
+    hosts
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| (h, i + 1))
+        .collect()
 }
 
 /// The process and thread names, and the plan's faults as spans.
