@@ -32,15 +32,13 @@
 //!   that outlasts the TTL goes on after the lock passed to someone else
 //!   (`one-holder`).
 
-use crate::record::{
-    Invoked, OpRecord, ShowOp, ShowRet, TypedEvent, TypedRecord, TypedRecorder,
-};
+use crate::record::{Invoked, OpRecord, ShowOp, ShowRet, TypedEvent, TypedRecord, TypedRecorder};
 use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
 use heddle::check::history::models::{Lock as LockModel, LockOp, LockRet};
 use heddle::check::history::{Completion, Operation};
 use heddle::distributed::lock::{
-    FencedStore, LockClient, LockClientConfig, LockConfig, LockService, MarkStore, Released, Reply,
-    Token, lock_service, protocol,
+    FencedStore, LockClient, LockClientConfig, LockConfig, LockService, Released, Reply, Token,
+    VolatileMark, lock_service, protocol,
 };
 use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
@@ -157,23 +155,6 @@ fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `volatile-counter`'s mark store: memory, a fresh one each time the host
-/// starts.
-#[derive(Debug, Clone, Default)]
-struct Memory(Arc<Mutex<Option<Token>>>);
-
-impl MarkStore for Memory {
-    type Error = std::convert::Infallible;
-
-    async fn load(&self) -> Result<Option<Token>, Self::Error> {
-        Ok(*guard(&self.0))
-    }
-    async fn store(&self, mark: Token) -> Result<(), Self::Error> {
-        *guard(&self.0) = Some(mark);
-        Ok(())
-    }
-}
-
 /// The tokens the resource accepted, in order (its "disk").
 type Accepted = Arc<Mutex<Vec<Token>>>;
 
@@ -280,7 +261,7 @@ fn lock_server(sim: &mut turmoil::Sim<'static>, volatile: bool) {
             max_ttl: TTL,
         };
         let router = if volatile {
-            lock_service(LockService::start(Memory::default(), config).await?)
+            lock_service(LockService::start(VolatileMark::default(), config).await?)
         } else {
             let counter = DurableCounter::open(SimDisk::open("/lock")?, "fencing").await?;
             lock_service(LockService::start(counter, config).await?)
@@ -624,18 +605,27 @@ impl Invariants for LockInvariants {
     /// effect". Left in, each would multiply the search (a run whose client
     /// is cut off from the lock server for seconds records dozens).
     fn check_end(&mut self, _history: &[OpRecord]) -> Option<Violation> {
-        let answered = self.rec.history().filter_map(|o| match (&o.op, &o.completed) {
-            (Call::Lock(op), Some(Completion { at, ret: Answer::Lock(ret) })) => Some(Operation {
-                client: o.client,
-                op: op.clone(),
-                invoked: o.invoked,
-                completed: Some(Completion {
-                    at: *at,
-                    ret: ret.clone(),
+        let answered = self
+            .rec
+            .history()
+            .filter_map(|o| match (&o.op, &o.completed) {
+                (
+                    Call::Lock(op),
+                    Some(Completion {
+                        at,
+                        ret: Answer::Lock(ret),
+                    }),
+                ) => Some(Operation {
+                    client: o.client,
+                    op: op.clone(),
+                    invoked: o.invoked,
+                    completed: Some(Completion {
+                        at: *at,
+                        ret: ret.clone(),
+                    }),
                 }),
-            }),
-            _ => None,
-        });
+                _ => None,
+            });
         crate::linearizable::check(&LockModel::lease(), &answered)
     }
 }
