@@ -629,3 +629,77 @@ impl Invariants for LockInvariants {
         crate::linearizable::check(&LockModel::lease(), &answered)
     }
 }
+
+/// The invariants against hand-made typed histories.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Log, Recorder};
+
+    fn setup() -> (Arc<Log>, Rec, LockInvariants) {
+        let log = Arc::new(Log::default());
+        let rec = Rec::new(&Recorder::new(Arc::clone(&log))).watch();
+        let inv = LockInvariants {
+            rec: rec.clone(),
+            accepted: Accepted::default(),
+            checked: 0,
+            highest: 0,
+            beliefs: BTreeMap::new(),
+        };
+        (log, rec, inv)
+    }
+
+    fn write(rec: &Rec, client: &str, token: Token, until_us: u64) {
+        let value = format!("{client}:1");
+        let w = rec.invoke(
+            client,
+            Call::Write(Write {
+                token,
+                until_us,
+                value,
+            }),
+        );
+        rec.ok(client, w, Answer::Accepted);
+    }
+
+    #[test]
+    fn a_write_while_another_believes_its_lease_valid_breaks_one_holder() {
+        let (log, rec, mut inv) = setup();
+        write(&rec, "client-1", 1, 1_000);
+        assert_eq!(inv.check_during(&[]), None);
+        log.set_clock(500);
+        write(&rec, "client-2", 2, 2_000);
+        let v = inv.check_during(&[]).expect("a violation");
+        assert_eq!(v.invariant, "one-holder", "{v:?}");
+        assert_eq!(v.op, Some(1), "{v:?}");
+    }
+
+    #[test]
+    fn a_release_ends_the_belief() {
+        let (log, rec, mut inv) = setup();
+        write(&rec, "client-1", 1, 1_000);
+        log.set_clock(400);
+        let r = rec.invoke(
+            "client-1",
+            Call::Lock(LockOp::Release { owner: 1, token: 1 }),
+        );
+        rec.ok("client-1", r, Answer::Lock(LockRet::Released));
+        log.set_clock(500);
+        write(&rec, "client-2", 2, 2_000);
+        assert_eq!(inv.check_during(&[]), None);
+    }
+
+    #[test]
+    fn a_repeated_token_is_not_linearizable_and_failed_calls_are_left_out() {
+        let (_log, rec, mut inv) = setup();
+        for (client, owner) in [("client-1", 1), ("client-2", 2)] {
+            let a = rec.invoke(client, Call::Lock(LockOp::Acquire { owner }));
+            rec.ok(client, a, Answer::Lock(LockRet::Granted(1)));
+            let r = rec.invoke(client, Call::Lock(LockOp::Release { owner, token: 1 }));
+            rec.err(client, r, "timeout");
+        }
+        let v = inv.check_end(&[]).expect("a violation");
+        assert_eq!(v.invariant, crate::linearizable::INVARIANT);
+        assert_eq!(v.op, Some(2), "{v:?}");
+    }
+}
