@@ -6,9 +6,8 @@
 //! simulation step and drains it after; the scenario only sees
 //! [`Recorder`], or [`TypedRecorder`] for operations of typed values (a
 //! [`Model`](heddle::check::history::Model)'s, whose history is checked
-//! for linearizability): those are kept as a typed
-//! [`History`](heddle::check::history::History) and rendered as text for
-//! the trace once, when recorded.
+//! for linearizability): those are kept as a typed [`History`] and
+//! rendered as text for the trace once, when recorded.
 
 use heddle::check::history::{self, History, OpHandle};
 use std::net::SocketAddr;
