@@ -213,6 +213,13 @@ pub trait ShowRet {
     fn output(&self) -> String;
 }
 
+/// A string result shows as itself.
+impl ShowRet for String {
+    fn output(&self) -> String {
+        self.clone()
+    }
+}
+
 /// An operation invoked through a [`TypedRecorder`], to complete it with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invoked {
