@@ -6,8 +6,8 @@
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use heddle::distributed::lock::{
-    Fenced, FencedStore, LockClient, LockClientConfig, LockConfig, LockError, LockService,
-    MarkStore, Token, lock_service, protocol, resource,
+    Fenced, FencedStore, LockClient, LockClientConfig, LockConfig, LockError, LockService, Token,
+    VolatileMark, lock_service, protocol, resource,
 };
 use heddle::distributed::rpc::{Client, ClientConfig, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
@@ -21,23 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 const SECRET: &[u8] = b"t";
 const TTL: Duration = Duration::from_secs(2);
-
-/// A mark store in memory, a fresh one each time the host starts: what a
-/// token counter kept only in memory amounts to.
-#[derive(Debug, Clone, Default)]
-struct Memory(Arc<Mutex<Option<Token>>>);
-
-impl MarkStore for Memory {
-    type Error = std::convert::Infallible;
-
-    async fn load(&self) -> Result<Option<Token>, Self::Error> {
-        Ok(*self.0.lock().expect("disk"))
-    }
-    async fn store(&self, mark: Token) -> Result<(), Self::Error> {
-        *self.0.lock().expect("disk") = Some(mark);
-        Ok(())
-    }
-}
 
 /// How the lock server keeps its token mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +47,9 @@ fn sim(mark: Mark, block: u64) -> turmoil::Sim<'static> {
                 let counter = DurableCounter::open(SimDisk::open("/lock")?, "fencing").await?;
                 lock_service(LockService::start(counter, config).await?)
             }
-            Mark::Volatile => lock_service(LockService::start(Memory::default(), config).await?),
+            Mark::Volatile => {
+                lock_service(LockService::start(VolatileMark::default(), config).await?)
+            }
         };
         let listener = Turmoil.bind(&Addr::new("0.0.0.0", 1)).await?;
         let server = ServerConfig::new(SECRET.to_vec());

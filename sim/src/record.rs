@@ -4,8 +4,12 @@
 //!
 //! One log belongs to one run. The runner sets its clock before each
 //! simulation step and drains it after; the scenario only sees
-//! [`Recorder`].
+//! [`Recorder`], or [`TypedRecorder`] for operations of typed values (a
+//! [`Model`](heddle::check::history::Model)'s, whose history is checked
+//! for linearizability): those are kept as a typed [`History`] and
+//! rendered as text for the trace once, when recorded.
 
+use heddle::check::history::{self, History, OpHandle};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -192,5 +196,222 @@ impl Recorder {
     /// Simulated time now, as the runner's clock says (µs since the start).
     pub fn now_us(&self) -> u64 {
         self.log.now()
+    }
+}
+
+/// How a typed operation shows in the trace and the views.
+pub trait ShowOp {
+    /// The operation's name (`get`, `acquire`).
+    fn name(&self) -> &'static str;
+    /// Its input, as text.
+    fn input(&self) -> String;
+}
+
+/// How a typed operation's result shows in the trace and the views.
+pub trait ShowRet {
+    /// The result, as text.
+    fn output(&self) -> String;
+}
+
+/// A string result shows as itself.
+impl ShowRet for String {
+    fn output(&self) -> String {
+        self.clone()
+    }
+}
+
+/// An operation invoked through a [`TypedRecorder`], to complete it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invoked {
+    /// The operation's id in the run (as in the trace).
+    pub id: OpId,
+    handle: OpHandle,
+}
+
+/// A typed operation event, as recorded (see [`TypedRecorder::watch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedRecord<O, R> {
+    /// Simulated time, µs.
+    pub t_us: u64,
+    /// The operation.
+    pub id: OpId,
+    /// The client (host) that runs it.
+    pub client: String,
+    /// What happened.
+    pub event: TypedEvent<O, R>,
+}
+
+/// One step of a typed operation's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypedEvent<O, R> {
+    /// The client starts the operation.
+    Invoke(O),
+    /// The operation returned.
+    Ok(R),
+    /// The operation failed (its outcome is unknown), for this reason.
+    Err(String),
+}
+
+/// A run's typed history, and the run's id of each of its operations
+/// (`ids[i]` is the id of `history.ops[i]`, as in the trace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHistory<O, R> {
+    /// The operations, for [`heddle::check::history::check`].
+    pub history: History<O, R>,
+    /// Each operation's id in the run.
+    pub ids: Vec<OpId>,
+}
+
+impl<O, R> RunHistory<O, R> {
+    /// The operations `f` maps to `Some` (with the result it maps them
+    /// to), in the same order: e.g. the part of a history a model covers.
+    pub fn filter_map<P, S>(
+        &self,
+        mut f: impl FnMut(&history::Operation<O, R>) -> Option<history::Operation<P, S>>,
+    ) -> RunHistory<P, S> {
+        let mut out = RunHistory {
+            history: History::new(),
+            ids: Vec::new(),
+        };
+        for (o, &id) in self.history.ops.iter().zip(&self.ids) {
+            if let Some(p) = f(o) {
+                out.history.push(p);
+                out.ids.push(id);
+            }
+        }
+        out
+    }
+}
+
+struct Typed<O, R> {
+    /// The run's id of each operation of the history, by its index.
+    ids: Vec<OpId>,
+    /// Events not yet taken, when watched.
+    watch: bool,
+    new: Vec<TypedRecord<O, R>>,
+}
+
+/// Records operations of typed values: each goes to the run's event log
+/// (rendered once, by [`ShowOp`] and [`ShowRet`], for the trace and the
+/// views) and to a [`heddle::check::history::Recorder`], whose typed
+/// [`History`] an invariant hands to the checker ([`Self::history`]).
+///
+/// Every call records into both under one lock, so the history's order is
+/// the log's. Cheap to clone; hand a clone to each client and one to the
+/// invariants.
+pub struct TypedRecorder<O, R> {
+    rec: Recorder,
+    history: history::Recorder<O, R>,
+    typed: Arc<Mutex<Typed<O, R>>>,
+}
+
+impl<O, R> Clone for TypedRecorder<O, R> {
+    fn clone(&self) -> Self {
+        Self {
+            rec: self.rec.clone(),
+            history: self.history.clone(),
+            typed: Arc::clone(&self.typed),
+        }
+    }
+}
+
+impl<O, R> std::fmt::Debug for TypedRecorder<O, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedRecorder")
+            .field("history", &self.history)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O: ShowOp + Clone, R: ShowRet + Clone> TypedRecorder<O, R> {
+    /// A recorder into `rec`'s run.
+    pub fn new(rec: &Recorder) -> Self {
+        Self {
+            rec: rec.clone(),
+            history: history::Recorder::new(),
+            typed: Arc::new(Mutex::new(Typed {
+                ids: Vec::new(),
+                watch: false,
+                new: Vec::new(),
+            })),
+        }
+    }
+
+    /// Also keeps every event for [`Self::take_new`] (for invariants that
+    /// judge the typed operations as they happen).
+    pub fn watch(self) -> Self {
+        self.lock().watch = true;
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Typed<O, R>> {
+        // Each call appends under the lock and cannot panic half-way.
+        self.typed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps the event for [`Self::take_new`], if watched.
+    fn keep(
+        &self,
+        typed: &mut Typed<O, R>,
+        id: OpId,
+        client: &str,
+        event: impl FnOnce() -> TypedEvent<O, R>,
+    ) {
+        if typed.watch {
+            typed.new.push(TypedRecord {
+                t_us: self.rec.now_us(),
+                id,
+                client: client.to_owned(),
+                event: event(),
+            });
+        }
+    }
+
+    /// `client` starts `op`.
+    pub fn invoke(&self, client: &str, op: O) -> Invoked {
+        let mut typed = self.lock();
+        let id = self.rec.invoke(client, op.name(), op.input());
+        self.keep(&mut typed, id, client, || TypedEvent::Invoke(op.clone()));
+        let handle = self.history.invoke(crate::fnv64(client.as_bytes()), op);
+        typed.ids.push(id);
+        Invoked { id, handle }
+    }
+
+    /// Operation `op` of `client` returned `ret`.
+    pub fn ok(&self, client: &str, op: Invoked, ret: R) {
+        let mut typed = self.lock();
+        self.rec.ok(client, op.id, ret.output());
+        self.keep(&mut typed, op.id, client, || TypedEvent::Ok(ret.clone()));
+        self.history.complete(op.handle, ret);
+    }
+
+    /// Operation `op` of `client` failed with `error`: its outcome is
+    /// unknown.
+    pub fn err(&self, client: &str, op: Invoked, error: impl Into<String>) {
+        let mut typed = self.lock();
+        let error = error.into();
+        self.keep(&mut typed, op.id, client, || TypedEvent::Err(error.clone()));
+        self.rec.err(client, op.id, error);
+    }
+
+    /// The events recorded since the last call, in order (empty unless
+    /// [`Self::watch`]ed).
+    pub fn take_new(&self) -> Vec<TypedRecord<O, R>> {
+        std::mem::take(&mut self.lock().new)
+    }
+
+    /// The history recorded so far (operations still open, or failed, have
+    /// an unknown outcome).
+    pub fn history(&self) -> RunHistory<O, R> {
+        let typed = self.lock();
+        RunHistory {
+            history: self.history.history(),
+            ids: typed.ids.clone(),
+        }
+    }
+
+    /// Simulated time now (µs since the start).
+    pub fn now_us(&self) -> u64 {
+        self.rec.now_us()
     }
 }

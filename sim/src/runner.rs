@@ -7,7 +7,7 @@
 use crate::capture::Capture;
 use crate::faults::{EventKind, FaultEvent, FaultPlan};
 use crate::record::{Log, NetWhat, OpEvent, OpRecord, Raw, Recorder};
-use crate::scenario::{Ctx, Hosts, Scenario, Variant, Violation};
+use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
 use crate::trace::{Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -182,6 +182,38 @@ fn run_inner(
     let liveness = scenario.liveness();
     let heal_at = plan.heal_at();
     let deadline = heal_at + liveness.within;
+    let mut sim = build_sim(seed, plan, deadline);
+    let ctx = Ctx {
+        seed,
+        variant: variant.name,
+        hosts: hosts.clone(),
+        heal_at,
+        liveness,
+        recorder: Recorder::new(Arc::clone(log)),
+    };
+    let mut invariants = scenario.build(&mut sim, &ctx);
+    tb.names = hosts.all().map(|h| (sim.lookup(h), h.to_owned())).collect();
+    let mut faults = Schedule::new(plan, hosts);
+    let (verdict, history) = step_until_done(
+        &mut sim,
+        &mut faults,
+        deadline,
+        invariants.as_mut(),
+        log,
+        tb,
+    );
+    *sim_time = sim.elapsed();
+    if verdict != Verdict::Pass {
+        return verdict;
+    }
+    if let Some(v) = invariants.check_end(&history) {
+        return Verdict::Safety(v);
+    }
+    liveness_verdict(&history, &faults.hosts, liveness, heal_at)
+}
+
+/// The simulation for `seed` with `plan`'s knobs.
+fn build_sim(seed: u64, plan: &FaultPlan, deadline: Duration) -> turmoil::Sim<'static> {
     let k = &plan.knobs;
     let mut builder = turmoil::Builder::new();
     builder
@@ -197,37 +229,50 @@ fn run_inner(
     if k.random_order {
         builder.enable_random_order();
     }
-    let mut sim = builder.build();
-    let ctx = Ctx {
-        seed,
-        variant: variant.name,
-        hosts: hosts.clone(),
-        heal_at,
-        liveness,
-        recorder: Recorder::new(Arc::clone(log)),
-    };
-    let mut invariants = scenario.build(&mut sim, &ctx);
-    tb.names = hosts.all().map(|h| (sim.lookup(h), h.to_owned())).collect();
+    builder.build()
+}
 
-    let events = plan.events();
-    let mut links = Links::default();
-    let mut next = 0;
-    let mut healed = plan.faults.is_empty();
-    let mut raw = Vec::new();
-    let mut new_ops = Vec::new();
-    let mut history = Vec::new();
-    let verdict = loop {
-        let now = sim.elapsed();
-        let now_us = us(now);
-        log.set_clock(now_us);
-        while let Some(e) = events.get(next).filter(|e| e.at <= now) {
-            links.apply(&mut sim, e, &hosts, log);
-            tb.fault(now_us, &e.kind);
-            next += 1;
+/// The fault events of a plan, applied as simulated time reaches them,
+/// then the heal.
+struct Schedule {
+    hosts: Hosts,
+    events: Vec<FaultEvent>,
+    /// The first event not applied yet.
+    next: usize,
+    links: Links,
+    heal_at: Duration,
+    healed: bool,
+}
+
+impl Schedule {
+    fn new(plan: &FaultPlan, hosts: Hosts) -> Self {
+        Self {
+            hosts,
+            events: plan.events(),
+            next: 0,
+            links: Links::default(),
+            heal_at: plan.heal_at(),
+            healed: plan.faults.is_empty(),
         }
-        if !healed && now >= heal_at {
-            heal_all(&mut sim, &hosts);
-            links = Links::default();
+    }
+
+    /// Applies (and traces) the events due at `now`, and the heal once due.
+    fn apply_due(
+        &mut self,
+        sim: &mut turmoil::Sim<'static>,
+        now: Duration,
+        log: &Log,
+        tb: &mut TraceBuilder,
+    ) {
+        let now_us = us(now);
+        while let Some(e) = self.events.get(self.next).filter(|e| e.at <= now) {
+            self.links.apply(sim, e, &self.hosts, log);
+            tb.fault(now_us, &e.kind);
+            self.next += 1;
+        }
+        if !self.healed && now >= self.heal_at {
+            heal_all(sim, &self.hosts);
+            self.links = Links::default();
             tb.push(
                 now_us,
                 "heal",
@@ -237,8 +282,29 @@ fn run_inner(
                 None,
                 None,
             );
-            healed = true;
+            self.healed = true;
         }
+    }
+}
+
+/// Steps the simulation one tick at a time, applying `faults` and judging
+/// each step's operations, until the clients are done, the `deadline`
+/// passes, or something breaks. Returns the verdict so far and the history.
+fn step_until_done(
+    sim: &mut turmoil::Sim<'static>,
+    faults: &mut Schedule,
+    deadline: Duration,
+    invariants: &mut dyn Invariants,
+    log: &Log,
+    tb: &mut TraceBuilder,
+) -> (Verdict, Vec<OpRecord>) {
+    let mut raw = Vec::new();
+    let mut new_ops = Vec::new();
+    let mut history = Vec::new();
+    let verdict = loop {
+        let now = sim.elapsed();
+        log.set_clock(us(now));
+        faults.apply_due(sim, now, log, tb);
         let step = sim.step();
         log.drain(&mut raw);
         new_ops.clear();
@@ -254,17 +320,19 @@ fn run_inner(
             Ok(false) => {}
         }
     };
-    *sim_time = sim.elapsed();
-    if verdict != Verdict::Pass {
-        return verdict;
-    }
-    if let Some(v) = invariants.check_end(&history) {
-        return Verdict::Safety(v);
-    }
-    // The liveness phase: each client, `ops_per_client` successes completed
-    // between the heal and the deadline.
+    (verdict, history)
+}
+
+/// The liveness phase: each client, `ops_per_client` successes completed
+/// between the heal and the deadline (`within` after it).
+fn liveness_verdict(
+    history: &[OpRecord],
+    hosts: &Hosts,
+    liveness: Liveness,
+    heal_at: Duration,
+) -> Verdict {
     let from = us(heal_at);
-    let to = us(deadline);
+    let to = us(heal_at + liveness.within);
     for client in &hosts.clients {
         let done = history
             .iter()
@@ -282,7 +350,7 @@ fn run_inner(
                     liveness.ops_per_client, liveness.within, heal_at
                 ),
                 // The client's last operation still open at the end, if any.
-                last_open_op(&history, client),
+                last_open_op(history, client),
             ));
         }
     }

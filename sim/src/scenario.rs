@@ -131,9 +131,10 @@ pub trait Invariants {
 
     /// Called once when the run ends (all clients returned, or the liveness
     /// bound passed), with the whole history. A scenario that records its
-    /// operations as JSON of a [`heddle::check::history::Model`]'s types
-    /// checks them for linearizability here with
-    /// [`crate::linearizable::check`] (see `scenarios/kv.rs`).
+    /// operations as values of a [`heddle::check::history::Model`]'s types
+    /// with a [`crate::record::TypedRecorder`] checks their typed history
+    /// for linearizability here with [`crate::linearizable::check`] (see
+    /// `scenarios/kv.rs`).
     fn check_end(&mut self, history: &[OpRecord]) -> Option<Violation> {
         let _ = history;
         None

@@ -53,82 +53,14 @@ pub fn shrink(
     if !s.fails(&plan) {
         return None;
     }
-    let all = scenario.hosts();
     let mut best = plan;
     let mut progress = true;
     while progress && s.left() {
         progress = false;
-        // 1. Drop whole faults, last first.
-        let mut i = best.faults.len();
-        while i > 0 && s.left() {
-            i -= 1;
-            let mut p = best.clone();
-            p.faults.remove(i);
-            if s.fails(&p) {
-                best = p;
-                progress = true;
-            }
-        }
-        // 2. Fewer clients, last first.
-        let clients = best.hosts(&all).clients;
-        for c in clients.iter().rev() {
-            if best.hosts(&all).clients.len() <= scenario.min_clients().max(1) || !s.left() {
-                break;
-            }
-            let p = best.without_client(c, &all);
-            if s.fails(&p) {
-                best = p;
-                progress = true;
-            }
-        }
-        // 3. Knobs back to their defaults, one at a time.
-        let d = Knobs::default();
-        let tries: [fn(&mut Knobs, &Knobs); 3] = [
-            |k, d| k.random_order = d.random_order,
-            |k, d| k.repair_rate = d.repair_rate,
-            |k, d| {
-                k.min_latency_ms = d.min_latency_ms;
-                k.max_latency_ms = d.max_latency_ms;
-            },
-        ];
-        for t in tries {
-            if !s.left() {
-                break;
-            }
-            let mut p = best.clone();
-            t(&mut p.knobs, &d);
-            if p != best && s.fails(&p) {
-                best = p;
-                progress = true;
-            }
-        }
-        // 4. Each fault shorter, then earlier. Faults are re-sorted by start
-        //    after a move, so follow the fault, not its index.
-        for i in 0..best.faults.len() {
-            let fault = best.faults[i].clone();
-            let (found, p) = s.least(&best, ms(fault.dur), |p, v| {
-                if let Some(f) = p.faults.iter_mut().find(|f| **f == fault) {
-                    f.dur = Duration::from_millis(v);
-                }
-            });
-            if found < ms(fault.dur) {
-                best = p;
-                progress = true;
-            }
-            let Some(fault) = best.faults.get(i).cloned() else {
-                break;
-            };
-            let (found, p) = s.least(&best, ms(fault.at), |p, v| {
-                if let Some(f) = p.faults.iter_mut().find(|f| **f == fault) {
-                    f.at = Duration::from_millis(v);
-                }
-                p.faults.sort_by_key(|f| f.at);
-            });
-            if found < ms(fault.at) {
-                best = p;
-                progress = true;
-            }
-        }
+        progress |= s.drop_faults(&mut best);
+        progress |= s.drop_clients(&mut best);
+        progress |= s.reset_knobs(&mut best);
+        progress |= s.shorten_and_advance_faults(&mut best);
     }
     let outcome = run(scenario, variant, seed, best.clone(), RunOptions::default());
     Some(Shrunk {
@@ -153,6 +85,102 @@ struct Search<'a> {
 impl Search<'_> {
     fn left(&self) -> bool {
         self.runs < self.budget
+    }
+
+    /// Pass 1: drops whole faults, last first. Returns whether one went.
+    fn drop_faults(&mut self, best: &mut FaultPlan) -> bool {
+        let mut progress = false;
+        let mut i = best.faults.len();
+        while i > 0 && self.left() {
+            i -= 1;
+            let mut p = best.clone();
+            p.faults.remove(i);
+            if self.fails(&p) {
+                *best = p;
+                progress = true;
+            }
+        }
+        progress
+    }
+
+    /// Pass 2: leaves clients out, last first, down to the scenario's
+    /// minimum. Returns whether one went.
+    fn drop_clients(&mut self, best: &mut FaultPlan) -> bool {
+        let all = self.scenario.hosts();
+        let min = self.scenario.min_clients().max(1);
+        let mut progress = false;
+        let clients = best.hosts(&all).clients;
+        for c in clients.iter().rev() {
+            if best.hosts(&all).clients.len() <= min || !self.left() {
+                break;
+            }
+            let p = best.without_client(c, &all);
+            if self.fails(&p) {
+                *best = p;
+                progress = true;
+            }
+        }
+        progress
+    }
+
+    /// Pass 3: puts the knobs back to their defaults, one at a time.
+    /// Returns whether one went back.
+    fn reset_knobs(&mut self, best: &mut FaultPlan) -> bool {
+        let d = Knobs::default();
+        let tries: [fn(&mut Knobs, &Knobs); 3] = [
+            |k, d| k.random_order = d.random_order,
+            |k, d| k.repair_rate = d.repair_rate,
+            |k, d| {
+                k.min_latency_ms = d.min_latency_ms;
+                k.max_latency_ms = d.max_latency_ms;
+            },
+        ];
+        let mut progress = false;
+        for t in tries {
+            if !self.left() {
+                break;
+            }
+            let mut p = best.clone();
+            t(&mut p.knobs, &d);
+            if p != *best && self.fails(&p) {
+                *best = p;
+                progress = true;
+            }
+        }
+        progress
+    }
+
+    /// Pass 4: makes each fault shorter, then earlier. Faults are re-sorted
+    /// by start after a move, so this follows the fault, not its index.
+    /// Returns whether one changed.
+    fn shorten_and_advance_faults(&mut self, best: &mut FaultPlan) -> bool {
+        let mut progress = false;
+        for i in 0..best.faults.len() {
+            let fault = best.faults[i].clone();
+            let (found, p) = self.least(best, ms(fault.dur), |p, v| {
+                if let Some(f) = p.faults.iter_mut().find(|f| **f == fault) {
+                    f.dur = Duration::from_millis(v);
+                }
+            });
+            if found < ms(fault.dur) {
+                *best = p;
+                progress = true;
+            }
+            let Some(fault) = best.faults.get(i).cloned() else {
+                break;
+            };
+            let (found, p) = self.least(best, ms(fault.at), |p, v| {
+                if let Some(f) = p.faults.iter_mut().find(|f| **f == fault) {
+                    f.at = Duration::from_millis(v);
+                }
+                p.faults.sort_by_key(|f| f.at);
+            });
+            if found < ms(fault.at) {
+                *best = p;
+                progress = true;
+            }
+        }
+        progress
     }
 
     /// Whether `p` still breaks the invariant (a run, unless already tried).

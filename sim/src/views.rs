@@ -569,7 +569,25 @@ fn stretch(
 /// as flow arrows (`s`/`f`) between small send/receive slices, faults as
 /// spans, the heal and the verdict as global instants.
 pub fn chrome(o: &Outcome) -> String {
-    let events = &o.trace.events;
+    let tid = chrome_threads(&o.trace.events);
+    let mut c = Chrome {
+        out: chrome_header(o, &tid),
+        tid: &tid,
+        bad_op: o.verdict.violation().and_then(|v| v.op),
+        invokes: BTreeMap::new(),
+        sends: BTreeMap::new(),
+    };
+    for e in &o.trace.events {
+        c.event(e);
+    }
+    c.open_ops(o);
+    let out = c.out;
+    json!({"traceEvents": out, "displayTimeUnit": "ms", "otherData": {"verdict": verdict_line(o), "faults": o.plan.to_spec()}}).to_string()
+}
+
+/// Each host's thread id: servers first, then by name; 0 is the faults'
+/// row.
+fn chrome_threads(events: &[TraceEvent]) -> BTreeMap<String, usize> {
     let mut hosts: Vec<String> = Vec::new();
     for e in events {
         if e.host != "*" && !hosts.contains(&e.host) {
@@ -577,13 +595,15 @@ pub fn chrome(o: &Outcome) -> String {
         }
     }
     hosts.sort_by_key(|h| (!h.starts_with("server"), h.clone()));
-    let tid: BTreeMap<&str, usize> = hosts
-        .iter()
+    hosts
+        .into_iter()
         .enumerate()
-        .map(|(i, h)| (h.as_str(), i + 1))
-        .collect();
-    let t = |h: &str| tid.get(h).copied().unwrap_or(0);
-    let bad_op = o.verdict.violation().and_then(|v| v.op);
+        .map(|(i, h)| (h, i + 1))
+        .collect()
+}
+
+/// The process and thread names, and the plan's faults as spans.
+fn chrome_header(o: &Outcome, tid: &BTreeMap<String, usize>) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     out.push(
         json!({"name": "process_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": title(o)}}),
@@ -591,7 +611,7 @@ pub fn chrome(o: &Outcome) -> String {
     out.push(
         json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": 0, "args": {"name": "faults"}}),
     );
-    for (h, i) in &tid {
+    for (h, i) in tid {
         out.push(
             json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": i, "args": {"name": h}}),
         );
@@ -603,65 +623,95 @@ pub fn chrome(o: &Outcome) -> String {
             "ts": f.at.as_micros() as u64, "dur": (f.dur.as_micros() as u64).max(1),
         }));
     }
-    let mut invokes: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
-    let mut sends: BTreeMap<u64, &TraceEvent> = BTreeMap::new();
-    for e in events {
+    out
+}
+
+/// The Chrome trace being built from the run's events.
+struct Chrome<'a> {
+    out: Vec<Value>,
+    tid: &'a BTreeMap<String, usize>,
+    /// The operation the violation points at.
+    bad_op: Option<u64>,
+    /// Operations invoked and not completed yet, by id.
+    invokes: BTreeMap<u64, &'a TraceEvent>,
+    /// Messages sent and not delivered yet, by id.
+    sends: BTreeMap<u64, &'a TraceEvent>,
+}
+
+impl<'a> Chrome<'a> {
+    fn t(&self, host: &str) -> usize {
+        self.tid.get(host).copied().unwrap_or(0)
+    }
+
+    fn event(&mut self, e: &'a TraceEvent) {
+        let t = self.t(&e.host);
         match e.kind.as_str() {
             "invoke" => {
                 if let Some(op) = e.op {
-                    invokes.insert(op, e);
+                    self.invokes.insert(op, e);
                 }
             }
-            "ok" | "err" => {
-                let Some(inv) = e.op.and_then(|op| invokes.remove(&op)) else {
-                    continue;
-                };
-                let bad = bad_op == e.op;
-                let mut x = json!({
-                    "name": format!("{}#{} {}", if bad { "VIOLATION " } else { "" }, e.op.unwrap_or(0), inv.detail.split(' ').next().unwrap_or("op")),
-                    "cat": "op", "ph": "X", "pid": 1, "tid": t(&inv.host),
-                    "ts": inv.t_us, "dur": (e.t_us - inv.t_us).max(1),
-                    "args": {"invoke": inv.detail, "result": e.kind, "value": e.detail},
-                });
-                if bad {
-                    x["cname"] = json!("terrible");
-                }
-                out.push(x);
-            }
+            "ok" | "err" => self.completion(e),
             "send" => {
                 if let Some(m) = e.msg {
-                    sends.insert(m, e);
+                    self.sends.insert(m, e);
                 }
-                out.push(json!({"name": format!("send {}", e.detail), "cat": "net", "ph": "X", "pid": 1, "tid": t(&e.host), "ts": e.t_us, "dur": 1, "args": {"to": e.peer}}));
+                self.out.push(json!({"name": format!("send {}", e.detail), "cat": "net", "ph": "X", "pid": 1, "tid": t, "ts": e.t_us, "dur": 1, "args": {"to": e.peer}}));
             }
-            "deliver" | "drop" | "hold" => {
-                out.push(json!({"name": format!("{} {}", e.kind, e.detail), "cat": "net", "ph": "X", "pid": 1, "tid": t(&e.host), "ts": e.t_us, "dur": 1, "args": {"from": e.peer}}));
-                if e.kind == "deliver" {
-                    if let Some(send) = e.msg.and_then(|m| sends.remove(&m)) {
-                        let id = e.msg.unwrap_or(0);
-                        out.push(json!({"name": "msg", "cat": "net", "ph": "s", "id": id, "pid": 1, "tid": t(&send.host), "ts": send.t_us}));
-                        out.push(json!({"name": "msg", "cat": "net", "ph": "f", "bp": "e", "id": id, "pid": 1, "tid": t(&e.host), "ts": e.t_us}));
-                    }
-                }
-            }
+            "deliver" | "drop" | "hold" => self.arrival(e),
             "heal" | "violation" | "liveness" => {
-                out.push(json!({"name": format!("{}: {}", e.kind, e.detail), "cat": "verdict", "ph": "i", "s": "g", "pid": 1, "tid": 0, "ts": e.t_us}));
+                self.out.push(json!({"name": format!("{}: {}", e.kind, e.detail), "cat": "verdict", "ph": "i", "s": "g", "pid": 1, "tid": 0, "ts": e.t_us}));
             }
             "crash" | "restart" | "bounce" | "pause" | "resume" => {
-                out.push(json!({"name": e.kind, "cat": "fault", "ph": "i", "s": "t", "pid": 1, "tid": t(&e.host), "ts": e.t_us}));
+                self.out.push(json!({"name": e.kind, "cat": "fault", "ph": "i", "s": "t", "pid": 1, "tid": t, "ts": e.t_us}));
             }
             _ => {}
         }
     }
-    // Operations still open at the end.
-    for (op, inv) in invokes {
-        out.push(json!({
-            "name": format!("#{op} {} (open)", inv.detail.split(' ').next().unwrap_or("op")),
-            "cat": "op", "ph": "X", "pid": 1, "tid": t(&inv.host), "ts": inv.t_us,
-            "dur": (o.sim_time.as_micros() as u64).saturating_sub(inv.t_us).max(1),
-            "args": {"invoke": inv.detail, "result": "open"},
-            "cname": if bad_op == Some(op) { "terrible" } else { "grey" },
-        }));
+
+    /// An operation's span, from its invocation to this completion `e`.
+    fn completion(&mut self, e: &'a TraceEvent) {
+        let Some(inv) = e.op.and_then(|op| self.invokes.remove(&op)) else {
+            return;
+        };
+        let bad = self.bad_op == e.op;
+        let mut x = json!({
+            "name": format!("{}#{} {}", if bad { "VIOLATION " } else { "" }, e.op.unwrap_or(0), inv.detail.split(' ').next().unwrap_or("op")),
+            "cat": "op", "ph": "X", "pid": 1, "tid": self.t(&inv.host),
+            "ts": inv.t_us, "dur": (e.t_us - inv.t_us).max(1),
+            "args": {"invoke": inv.detail, "result": e.kind, "value": e.detail},
+        });
+        if bad {
+            x["cname"] = json!("terrible");
+        }
+        self.out.push(x);
     }
-    json!({"traceEvents": out, "displayTimeUnit": "ms", "otherData": {"verdict": verdict_line(o), "faults": o.plan.to_spec()}}).to_string()
+
+    /// A message delivered, dropped or held; a delivery also gets a flow
+    /// arrow from its send.
+    fn arrival(&mut self, e: &'a TraceEvent) {
+        let t = self.t(&e.host);
+        self.out.push(json!({"name": format!("{} {}", e.kind, e.detail), "cat": "net", "ph": "X", "pid": 1, "tid": t, "ts": e.t_us, "dur": 1, "args": {"from": e.peer}}));
+        if e.kind == "deliver"
+            && let Some(send) = e.msg.and_then(|m| self.sends.remove(&m))
+        {
+            let id = e.msg.unwrap_or(0);
+            let from = self.t(&send.host);
+            self.out.push(json!({"name": "msg", "cat": "net", "ph": "s", "id": id, "pid": 1, "tid": from, "ts": send.t_us}));
+            self.out.push(json!({"name": "msg", "cat": "net", "ph": "f", "bp": "e", "id": id, "pid": 1, "tid": t, "ts": e.t_us}));
+        }
+    }
+
+    /// Operations still open at the end.
+    fn open_ops(&mut self, o: &Outcome) {
+        for (op, inv) in std::mem::take(&mut self.invokes) {
+            self.out.push(json!({
+                "name": format!("#{op} {} (open)", inv.detail.split(' ').next().unwrap_or("op")),
+                "cat": "op", "ph": "X", "pid": 1, "tid": self.t(&inv.host), "ts": inv.t_us,
+                "dur": (o.sim_time.as_micros() as u64).saturating_sub(inv.t_us).max(1),
+                "args": {"invoke": inv.detail, "result": "open"},
+                "cname": if self.bad_op == Some(op) { "terrible" } else { "grey" },
+            }));
+        }
+    }
 }

@@ -388,49 +388,8 @@ unsafe fn par_merge<T, F>(
         return;
     }
 
-    // The split-point search calls `compare`, which may panic before any
-    // element has moved: then move both runs to `out` unsorted.
-    let guard_a = CopyOnDrop {
-        src: ap.cast_const().cast::<T>(),
-        dst: op.cast::<T>(),
-        len: na,
-    };
-    // SAFETY: `op + na .. op + na + nb` is inside `out`.
-    let op_b = unsafe { op.add(na) };
-    let guard_b = CopyOnDrop {
-        src: bp.cast_const().cast::<T>(),
-        dst: op_b.cast::<T>(),
-        len: nb,
-    };
-    // SAFETY: `a` and `b` are initialised and not written while these shared
-    // views live (they end before the join below).
-    let (ra, rb) = unsafe {
-        (
-            std::slice::from_raw_parts(ap.cast_const().cast::<T>(), na),
-            std::slice::from_raw_parts(bp.cast_const().cast::<T>(), nb),
-        )
-    };
-    // Split the larger run at its midpoint; in the other run, find where
-    // that element would go so that ties stay in `a`-before-`b` order.
-    let (i, j) = if na >= nb {
-        let i = na / 2;
-        let pivot = &ra[i];
-        // `b` elements strictly less than a[i] go before it.
-        (
-            i,
-            rb.partition_point(|x| compare(x, pivot) == Ordering::Less),
-        )
-    } else {
-        let j = nb / 2;
-        let pivot = &rb[j];
-        // `a` elements less than or equal to b[j] go before it.
-        (
-            ra.partition_point(|x| compare(pivot, x) != Ordering::Less),
-            j,
-        )
-    };
-    mem::forget(guard_a);
-    mem::forget(guard_b);
+    // SAFETY: forwarded precondition.
+    let (i, j) = unsafe { split_point(ap, na, bp, nb, op, compare) };
 
     // SAFETY: `i <= na`, `j <= nb`; the four source pieces and the two
     // output pieces (`i + j` and the rest) are in bounds and disjoint.
@@ -452,6 +411,74 @@ unsafe fn par_merge<T, F>(
         // SAFETY: as above.
         || unsafe { par_merge(ar, br, or, ctx) },
     );
+}
+
+/// Where to split the merge of the sorted runs at `a` (`na` elements) and
+/// `b` (`nb`) into two independent merges: `(i, j)` such that `a[..i]` and
+/// `b[..j]` merge into `out[..i + j]` and the rest after them. Splits the
+/// larger run at its midpoint and finds, in the other, where that element
+/// would go so that ties stay in `a`-before-`b` order.
+///
+/// # Safety
+///
+/// As [`par_merge`], in raw form (`out` has `na + nb` slots). Nothing moves
+/// on return; if `compare` panics, both runs are moved to `out` unsorted
+/// (`a` then `b`) before the unwind leaves.
+unsafe fn split_point<T, F>(
+    ap: *mut MaybeUninit<T>,
+    na: usize,
+    bp: *mut MaybeUninit<T>,
+    nb: usize,
+    op: *mut MaybeUninit<T>,
+    compare: &F,
+) -> (usize, usize)
+where
+    F: Fn(&T, &T) -> Ordering,
+{
+    // The split-point search calls `compare`, which may panic before any
+    // element has moved: then move both runs to `out` unsorted.
+    let guard_a = CopyOnDrop {
+        src: ap.cast_const().cast::<T>(),
+        dst: op.cast::<T>(),
+        len: na,
+    };
+    // SAFETY: `op + na .. op + na + nb` is inside `out`.
+    let op_b = unsafe { op.add(na) };
+    let guard_b = CopyOnDrop {
+        src: bp.cast_const().cast::<T>(),
+        dst: op_b.cast::<T>(),
+        len: nb,
+    };
+    // SAFETY: `a` and `b` are initialised and not written while these shared
+    // views live (they end with this function).
+    let (ra, rb) = unsafe {
+        (
+            std::slice::from_raw_parts(ap.cast_const().cast::<T>(), na),
+            std::slice::from_raw_parts(bp.cast_const().cast::<T>(), nb),
+        )
+    };
+    // Split the larger run at its midpoint; in the other run, find where
+    // that element would go so that ties stay in `a`-before-`b` order.
+    let split = if na >= nb {
+        let i = na / 2;
+        let pivot = &ra[i];
+        // `b` elements strictly less than a[i] go before it.
+        (
+            i,
+            rb.partition_point(|x| compare(x, pivot) == Ordering::Less),
+        )
+    } else {
+        let j = nb / 2;
+        let pivot = &rb[j];
+        // `a` elements less than or equal to b[j] go before it.
+        (
+            ra.partition_point(|x| compare(pivot, x) != Ordering::Less),
+            j,
+        )
+    };
+    mem::forget(guard_a);
+    mem::forget(guard_b);
+    split
 }
 
 /// A sequential merge in progress: the unmoved middles `a..a_end` and

@@ -19,7 +19,7 @@
 //!   it refreshes only every third write, as a cache or a lagging replica
 //!   would (`linearizable`: a read misses a write that completed before it).
 
-use crate::record::{OpRecord, Recorder};
+use crate::record::{OpRecord, ShowOp, ShowRet, TypedRecorder};
 use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
 use heddle::check::history::models::{Kv as KvModel, KvOp, KvRet};
 use heddle::distributed::rpc::dedup::DedupStore;
@@ -168,6 +168,7 @@ impl Scenario for Kv {
                 Ok(())
             }
         });
+        let rec = TypedRecorder::new(&ctx.recorder);
         let all = self.hosts().clients;
         for name in ctx.hosts.clients.iter().cloned() {
             let i = all.iter().position(|c| *c == name).unwrap_or(0);
@@ -185,13 +186,13 @@ impl Scenario for Kv {
                 rng,
                 heal_at: ctx.heal_at,
                 need: ctx.liveness.ops_per_client,
-                rec: ctx.recorder.clone(),
+                rec: rec.clone(),
                 client: Client::new(Turmoil, Addr::new("server", PORT), config),
                 stagger: Duration::from_millis(7 * i as u64),
             };
             sim.client(name, w.run());
         }
-        Box::new(KvInvariants)
+        Box::new(KvInvariants { rec })
     }
 }
 
@@ -202,7 +203,7 @@ struct Workload {
     rng: rand::rngs::SmallRng,
     heal_at: Duration,
     need: usize,
-    rec: Recorder,
+    rec: TypedRecorder<KvOp, KvRet>,
     client: Client<Turmoil>,
     stagger: Duration,
 }
@@ -248,11 +249,9 @@ impl Workload {
         }
     }
 
-    /// Makes the call, records it (input and output as the model's JSON),
-    /// and returns whether it succeeded.
+    /// Makes the call, records it, and returns whether it succeeded.
     async fn call(&self, op: &KvOp, seen: &mut BTreeMap<String, String>) -> bool {
-        let input = serde_json::to_string(op).unwrap_or_default();
-        let id = self.rec.invoke(&self.name, op_name(op), input);
+        let id = self.rec.invoke(&self.name, op.clone());
         let result = match op.clone() {
             KvOp::Get { key } => self
                 .client
@@ -280,11 +279,7 @@ impl Workload {
                 if let KvRet::Value(v) = &ret {
                     seen.insert(op.key().to_string(), v.clone());
                 }
-                self.rec.ok(
-                    &self.name,
-                    id,
-                    serde_json::to_string(&ret).unwrap_or_default(),
-                );
+                self.rec.ok(&self.name, id, ret);
                 true
             }
             Err(e) => {
@@ -295,26 +290,44 @@ impl Workload {
     }
 }
 
-fn op_name(op: &KvOp) -> &'static str {
-    match op {
-        KvOp::Get { .. } => "get",
-        KvOp::Put { .. } => "put",
-        KvOp::Append { .. } => "append",
-        KvOp::Delete { .. } => "delete",
-        KvOp::Cas { .. } => "cas",
+/// In the trace: the call's name, and the operation as the model's JSON.
+impl ShowOp for KvOp {
+    fn name(&self) -> &'static str {
+        match self {
+            KvOp::Get { .. } => "get",
+            KvOp::Put { .. } => "put",
+            KvOp::Append { .. } => "append",
+            KvOp::Delete { .. } => "delete",
+            KvOp::Cas { .. } => "cas",
+        }
+    }
+
+    fn input(&self) -> String {
+        // A map of strings always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// In the trace: the result as the model's JSON.
+impl ShowRet for KvRet {
+    fn output(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
 /// Linearizability of the whole history, at the end of the run.
-struct KvInvariants;
+struct KvInvariants {
+    rec: TypedRecorder<KvOp, KvRet>,
+}
 
 impl Invariants for KvInvariants {
     fn check_during(&mut self, _new: &[OpRecord]) -> Option<Violation> {
         None
     }
 
-    fn check_end(&mut self, history: &[OpRecord]) -> Option<Violation> {
-        crate::linearizable::check(&KvModel, history)
+    /// The clients' typed history (not `_history`, its rendering).
+    fn check_end(&mut self, _history: &[OpRecord]) -> Option<Violation> {
+        crate::linearizable::check(&KvModel, &self.rec.history())
     }
 }
 
@@ -323,36 +336,10 @@ impl Invariants for KvInvariants {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::OpEvent;
+    use crate::record::{Log, Recorder};
 
-    fn rec(id: u64, client: &str, event: OpEvent) -> OpRecord {
-        OpRecord {
-            t_us: 0,
-            id,
-            client: client.into(),
-            event,
-        }
-    }
-
-    fn invoke(id: u64, client: &str, op: &KvOp) -> OpRecord {
-        rec(
-            id,
-            client,
-            OpEvent::Invoke {
-                name: op_name(op).into(),
-                input: serde_json::to_string(op).unwrap(),
-            },
-        )
-    }
-
-    fn ok(id: u64, client: &str, ret: &KvRet) -> OpRecord {
-        rec(
-            id,
-            client,
-            OpEvent::Ok {
-                output: serde_json::to_string(ret).unwrap(),
-            },
-        )
+    fn recorder() -> TypedRecorder<KvOp, KvRet> {
+        TypedRecorder::new(&Recorder::new(Arc::new(Log::default())))
     }
 
     fn put() -> KvOp {
@@ -368,13 +355,12 @@ mod tests {
 
     #[test]
     fn a_stale_read_is_caught_and_named() {
-        let h = [
-            invoke(0, "client-1", &put()),
-            ok(0, "client-1", &KvRet::Done),
-            invoke(1, "client-2", &get()),
-            ok(1, "client-2", &KvRet::Value(String::new())),
-        ];
-        let v = KvInvariants.check_end(&h).expect("a violation");
+        let rec = recorder();
+        let p = rec.invoke("client-1", put());
+        rec.ok("client-1", p, KvRet::Done);
+        let g = rec.invoke("client-2", get());
+        rec.ok("client-2", g, KvRet::Value(String::new()));
+        let v = KvInvariants { rec }.check_end(&[]).expect("a violation");
         assert_eq!(v.invariant, crate::linearizable::INVARIANT);
         assert_eq!(v.op, Some(1), "{v:?}");
         assert!(
@@ -386,19 +372,12 @@ mod tests {
     #[test]
     fn a_failed_put_may_or_may_not_have_happened() {
         for seen in ["", "1"] {
-            let h = [
-                invoke(0, "client-1", &put()),
-                rec(
-                    0,
-                    "client-1",
-                    OpEvent::Err {
-                        error: "timeout".into(),
-                    },
-                ),
-                invoke(1, "client-2", &get()),
-                ok(1, "client-2", &KvRet::Value(seen.into())),
-            ];
-            assert_eq!(KvInvariants.check_end(&h), None, "{seen:?}");
+            let rec = recorder();
+            let p = rec.invoke("client-1", put());
+            rec.err("client-1", p, "timeout");
+            let g = rec.invoke("client-2", get());
+            rec.ok("client-2", g, KvRet::Value(seen.into()));
+            assert_eq!(KvInvariants { rec }.check_end(&[]), None, "{seen:?}");
         }
     }
 }

@@ -32,12 +32,13 @@
 //!   that outlasts the TTL goes on after the lock passed to someone else
 //!   (`one-holder`).
 
-use crate::record::{OpEvent, OpRecord, Recorder};
+use crate::record::{Invoked, OpRecord, ShowOp, ShowRet, TypedEvent, TypedRecord, TypedRecorder};
 use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
 use heddle::check::history::models::{Lock as LockModel, LockOp, LockRet};
+use heddle::check::history::{Completion, Operation};
 use heddle::distributed::lock::{
-    FencedStore, LockClient, LockClientConfig, LockConfig, LockService, MarkStore, Released, Reply,
-    Token, lock_service, protocol,
+    FencedStore, LockClient, LockClientConfig, LockConfig, LockService, Released, Reply, Token,
+    VolatileMark, lock_service, protocol,
 };
 use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
 use heddle::net::{Addr, Network, Turmoil};
@@ -45,7 +46,7 @@ use heddle::resilience::retry::{Backoff, Policy};
 use heddle::storage::{DurableCounter, SimDisk};
 use rand::Rng;
 use rand::rngs::SmallRng;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -65,10 +66,67 @@ const SLICE: Duration = Duration::from_millis(100);
 const LOCKS_HOST: &str = "locks";
 const RESOURCE_HOST: &str = "resource";
 
-/// Operation names in the history.
+/// Operation names in the trace.
 const ACQUIRE: &str = "acquire";
 const WRITE: &str = "write";
 const RELEASE: &str = "release";
+
+/// What a client does: a lock operation (the model's), or a write to the
+/// resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    Lock(LockOp),
+    Write(Write),
+}
+
+/// A write under `token`, by a client that believes its lease valid until
+/// `until_us` (`u64::MAX`: until it releases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Write {
+    token: Token,
+    until_us: u64,
+    value: String,
+}
+
+/// What a [`Call`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Lock(LockRet),
+    /// The resource accepted the write.
+    Accepted,
+}
+
+/// In the trace: lock operations as the model's JSON, writes as
+/// `token until value`.
+impl ShowOp for Call {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Lock(LockOp::Acquire { .. }) => ACQUIRE,
+            Self::Lock(LockOp::Release { .. }) => RELEASE,
+            Self::Write(_) => WRITE,
+        }
+    }
+
+    fn input(&self) -> String {
+        match self {
+            // An enum of integers always serializes.
+            Self::Lock(op) => serde_json::to_string(op).unwrap_or_default(),
+            Self::Write(w) => format!("{} {} {}", w.token, w.until_us, w.value),
+        }
+    }
+}
+
+impl ShowRet for Answer {
+    fn output(&self) -> String {
+        match self {
+            Self::Lock(ret) => serde_json::to_string(ret).unwrap_or_default(),
+            Self::Accepted => "accepted".into(),
+        }
+    }
+}
+
+/// The recorder of the lock scenario's calls.
+type Rec = TypedRecorder<Call, Answer>;
 
 static VARIANTS: &[Variant] = &[
     Variant {
@@ -95,23 +153,6 @@ static VARIANTS: &[Variant] = &[
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `volatile-counter`'s mark store: memory, a fresh one each time the host
-/// starts.
-#[derive(Debug, Clone, Default)]
-struct Memory(Arc<Mutex<Option<Token>>>);
-
-impl MarkStore for Memory {
-    type Error = std::convert::Infallible;
-
-    async fn load(&self) -> Result<Option<Token>, Self::Error> {
-        Ok(*guard(&self.0))
-    }
-    async fn store(&self, mark: Token) -> Result<(), Self::Error> {
-        *guard(&self.0) = Some(mark);
-        Ok(())
-    }
 }
 
 /// The tokens the resource accepted, in order (its "disk").
@@ -152,6 +193,7 @@ impl Scenario for Lock {
         let accepted: Accepted = Arc::default();
         lock_server(sim, ctx.variant == "volatile-counter");
         resource_server(sim, Arc::clone(&accepted), ctx.variant == "ttl-only");
+        let rec = Rec::new(&ctx.recorder).watch();
         let all = self.hosts().clients;
         for name in ctx.hosts.clients.iter().cloned() {
             let i = all.iter().position(|c| *c == name).unwrap_or(0);
@@ -167,7 +209,7 @@ impl Scenario for Lock {
                 rng,
                 heal_at: ctx.heal_at,
                 need: ctx.liveness.ops_per_client,
-                rec: ctx.recorder.clone(),
+                rec: rec.clone(),
                 locks,
                 guide,
                 resource,
@@ -176,8 +218,11 @@ impl Scenario for Lock {
             sim.client(name, w.run());
         }
         Box::new(LockInvariants {
+            rec,
             accepted,
-            ..LockInvariants::default()
+            checked: 0,
+            highest: 0,
+            beliefs: BTreeMap::new(),
         })
     }
 }
@@ -216,7 +261,7 @@ fn lock_server(sim: &mut turmoil::Sim<'static>, volatile: bool) {
             max_ttl: TTL,
         };
         let router = if volatile {
-            lock_service(LockService::start(Memory::default(), config).await?)
+            lock_service(LockService::start(VolatileMark::default(), config).await?)
         } else {
             let counter = DurableCounter::open(SimDisk::open("/lock")?, "fencing").await?;
             lock_service(LockService::start(counter, config).await?)
@@ -272,7 +317,7 @@ struct Worker {
     rng: SmallRng,
     heal_at: Duration,
     need: usize,
-    rec: Recorder,
+    rec: Rec,
     locks: LockClient<Turmoil>,
     /// `no-renewal`'s client calls the lock server's methods itself.
     guide: Client<Turmoil>,
@@ -313,7 +358,7 @@ impl Worker {
 
     /// One cycle with heddle's client; returns the operations that succeeded.
     async fn cycle(&mut self, seq: &mut u64) -> usize {
-        let id = self.invoke(ACQUIRE, &LockOp::Acquire { owner: self.owner });
+        let id = self.invoke(LockOp::Acquire { owner: self.owner });
         let lease = match self.locks.acquire(LOCK).await {
             Ok(lease) => lease,
             Err(e) => {
@@ -321,7 +366,7 @@ impl Worker {
                 return 0;
             }
         };
-        self.ok(id, &LockRet::Granted(lease.token()));
+        self.ok(id, LockRet::Granted(lease.token()));
         let mut oks = 1;
         for _ in 0..self.slices() {
             sleep(SLICE).await;
@@ -331,14 +376,14 @@ impl Worker {
             let until = lease.valid_until();
             oks += usize::from(self.write(lease.token(), Some(until), seq).await);
         }
-        let id = self.invoke(RELEASE, &self.release_op(lease.token()));
+        let id = self.invoke(self.release_op(lease.token()));
         match self.locks.release(lease).await {
             Ok(found) => {
                 let ret = match found {
                     Released::Released => LockRet::Released,
                     Released::AlreadyLost => LockRet::NotHeld,
                 };
-                self.ok(id, &ret);
+                self.ok(id, ret);
                 oks + 1
             }
             Err(e) => {
@@ -350,7 +395,7 @@ impl Worker {
 
     /// The guide's client: a lease taken once, never renewed nor checked.
     async fn guide_cycle(&mut self, seq: &mut u64) -> usize {
-        let id = self.invoke(ACQUIRE, &LockOp::Acquire { owner: self.owner });
+        let id = self.invoke(LockOp::Acquire { owner: self.owner });
         let args = protocol::Acquire {
             lock: LOCK.into(),
             owner: self.owner,
@@ -367,40 +412,35 @@ impl Worker {
                 return 0;
             }
         };
-        self.ok(id, &LockRet::Granted(token));
+        self.ok(id, LockRet::Granted(token));
         let mut oks = 1;
         for _ in 0..self.slices() {
             sleep(SLICE).await;
             oks += usize::from(self.write(token, None, seq).await);
         }
-        let id = self.invoke(RELEASE, &self.release_op(token));
+        let id = self.invoke(self.release_op(token));
         let args = protocol::Release {
             lock: LOCK.into(),
             owner: self.owner,
             token,
         };
         match self.guide.call::<_, Reply>(protocol::RELEASE, &args).await {
-            Ok(Reply::Released) => self.ok(id, &LockRet::Released),
-            Ok(Reply::NotHolder) => self.ok(id, &LockRet::NotHeld),
+            Ok(Reply::Released) => self.ok(id, LockRet::Released),
+            Ok(Reply::NotHolder) => self.ok(id, LockRet::NotHeld),
             Ok(other) => self.rec.err(&self.name, id, format!("{other:?}")),
             Err(e) => self.rec.err(&self.name, id, e.to_string()),
         }
         oks + 1
     }
 
-    /// Records the invocation of a lock operation, as the model's JSON.
-    fn invoke(&self, name: &str, op: &LockOp) -> u64 {
-        let input = serde_json::to_string(op).unwrap_or_default();
-        self.rec.invoke(&self.name, name, input)
+    /// Records the invocation of a lock operation.
+    fn invoke(&self, op: LockOp) -> Invoked {
+        self.rec.invoke(&self.name, Call::Lock(op))
     }
 
-    /// Records what a lock operation returned, as the model's JSON.
-    fn ok(&self, id: u64, ret: &LockRet) {
-        self.rec.ok(
-            &self.name,
-            id,
-            serde_json::to_string(ret).unwrap_or_default(),
-        );
+    /// Records what a lock operation returned.
+    fn ok(&self, id: Invoked, ret: LockRet) {
+        self.rec.ok(&self.name, id, Answer::Lock(ret));
     }
 
     fn release_op(&self, token: Token) -> LockOp {
@@ -421,12 +461,19 @@ impl Worker {
             None => u64::MAX,
         };
         *seq += 1;
-        let input = format!("{token} {until_us} {}:{seq}", self.name);
-        let id = self.rec.invoke(&self.name, WRITE, input);
+        let value = format!("{}:{seq}", self.name);
+        let id = self.rec.invoke(
+            &self.name,
+            Call::Write(Write {
+                token,
+                until_us,
+                value: value.clone(),
+            }),
+        );
         let w = protocol::Write {
             key: LOCK.into(),
             token,
-            value: format!("{}:{seq}", self.name).into_bytes(),
+            value: value.into_bytes(),
         };
         match self
             .resource
@@ -434,7 +481,7 @@ impl Worker {
             .await
         {
             Ok(Ok(())) => {
-                self.rec.ok(&self.name, id, "accepted");
+                self.rec.ok(&self.name, id, Answer::Accepted);
                 true
             }
             Ok(Err(fenced)) => {
@@ -459,16 +506,13 @@ struct Belief {
 }
 
 /// The safety checks.
-#[derive(Default)]
 struct LockInvariants {
+    /// The clients' calls, watched.
+    rec: Rec,
     accepted: Accepted,
     /// How many accepted tokens were checked already.
     checked: usize,
     highest: Token,
-    /// Lock operations (acquire, release): their op ids.
-    lock_ops: BTreeSet<u64>,
-    /// The lock operations that completed with an answer.
-    answered: BTreeSet<u64>,
     /// Each client's current belief.
     beliefs: BTreeMap<String, Belief>,
 }
@@ -493,11 +537,9 @@ impl LockInvariants {
         None
     }
 
-    /// A write invoked at `t_us` with `input` = "token until value".
-    fn on_write(&mut self, r: &OpRecord, input: &str) -> Option<Violation> {
-        let mut parts = input.split(' ');
-        let token: Token = parts.next()?.parse().ok()?;
-        let until: u64 = parts.next()?.parse().ok()?;
+    /// Write `w`, invoked as `r`.
+    fn on_write(&mut self, r: &TypedRecord<Call, Answer>, w: &Write) -> Option<Violation> {
+        let (token, until) = (w.token, w.until_us);
         let belief = Belief {
             token,
             from: r.t_us,
@@ -528,31 +570,25 @@ impl LockInvariants {
 }
 
 impl Invariants for LockInvariants {
-    fn check_during(&mut self, new: &[OpRecord]) -> Option<Violation> {
-        for r in new {
+    /// Judges the calls of this step, as recorded typed (`_new` is their
+    /// rendering).
+    fn check_during(&mut self, _new: &[OpRecord]) -> Option<Violation> {
+        for r in self.rec.take_new() {
             match &r.event {
-                OpEvent::Invoke { name, input } => {
-                    // A release ends the client's belief, whatever its outcome.
-                    if name == RELEASE
-                        && let Some(b) = self.beliefs.get_mut(&r.client)
-                    {
+                // A release ends the client's belief, whatever its outcome.
+                TypedEvent::Invoke(Call::Lock(LockOp::Release { .. })) => {
+                    if let Some(b) = self.beliefs.get_mut(&r.client) {
                         b.until = b.until.min(r.t_us);
                     }
-                    if name == WRITE
-                        && let Some(v) = self.on_write(r, input)
-                    {
+                }
+                TypedEvent::Invoke(Call::Write(w)) => {
+                    if let Some(v) = self.on_write(&r, w) {
                         return Some(v);
                     }
-                    if name == ACQUIRE || name == RELEASE {
-                        self.lock_ops.insert(r.id);
-                    }
                 }
-                OpEvent::Ok { .. } => {
-                    if self.lock_ops.contains(&r.id) {
-                        self.answered.insert(r.id);
-                    }
-                }
-                OpEvent::Err { .. } => {}
+                TypedEvent::Invoke(Call::Lock(LockOp::Acquire { .. }))
+                | TypedEvent::Ok(_)
+                | TypedEvent::Err(_) => {}
             }
         }
         self.fenced_writes()
@@ -568,12 +604,102 @@ impl Invariants for LockInvariants {
     /// effect as after one that did, so the checker could always choose "no
     /// effect". Left in, each would multiply the search (a run whose client
     /// is cut off from the lock server for seconds records dozens).
-    fn check_end(&mut self, history: &[OpRecord]) -> Option<Violation> {
-        let locks: Vec<OpRecord> = history
-            .iter()
-            .filter(|r| self.answered.contains(&r.id))
-            .cloned()
-            .collect();
-        crate::linearizable::check(&LockModel::lease(), &locks)
+    fn check_end(&mut self, _history: &[OpRecord]) -> Option<Violation> {
+        let answered = self
+            .rec
+            .history()
+            .filter_map(|o| match (&o.op, &o.completed) {
+                (
+                    Call::Lock(op),
+                    Some(Completion {
+                        at,
+                        ret: Answer::Lock(ret),
+                    }),
+                ) => Some(Operation {
+                    client: o.client,
+                    op: op.clone(),
+                    invoked: o.invoked,
+                    completed: Some(Completion {
+                        at: *at,
+                        ret: ret.clone(),
+                    }),
+                }),
+                _ => None,
+            });
+        crate::linearizable::check(&LockModel::lease(), &answered)
+    }
+}
+
+/// The invariants against hand-made typed histories.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Log, Recorder};
+
+    fn setup() -> (Arc<Log>, Rec, LockInvariants) {
+        let log = Arc::new(Log::default());
+        let rec = Rec::new(&Recorder::new(Arc::clone(&log))).watch();
+        let inv = LockInvariants {
+            rec: rec.clone(),
+            accepted: Accepted::default(),
+            checked: 0,
+            highest: 0,
+            beliefs: BTreeMap::new(),
+        };
+        (log, rec, inv)
+    }
+
+    fn write(rec: &Rec, client: &str, token: Token, until_us: u64) {
+        let value = format!("{client}:1");
+        let w = rec.invoke(
+            client,
+            Call::Write(Write {
+                token,
+                until_us,
+                value,
+            }),
+        );
+        rec.ok(client, w, Answer::Accepted);
+    }
+
+    #[test]
+    fn a_write_while_another_believes_its_lease_valid_breaks_one_holder() {
+        let (log, rec, mut inv) = setup();
+        write(&rec, "client-1", 1, 1_000);
+        assert_eq!(inv.check_during(&[]), None);
+        log.set_clock(500);
+        write(&rec, "client-2", 2, 2_000);
+        let v = inv.check_during(&[]).expect("a violation");
+        assert_eq!(v.invariant, "one-holder", "{v:?}");
+        assert_eq!(v.op, Some(1), "{v:?}");
+    }
+
+    #[test]
+    fn a_release_ends_the_belief() {
+        let (log, rec, mut inv) = setup();
+        write(&rec, "client-1", 1, 1_000);
+        log.set_clock(400);
+        let r = rec.invoke(
+            "client-1",
+            Call::Lock(LockOp::Release { owner: 1, token: 1 }),
+        );
+        rec.ok("client-1", r, Answer::Lock(LockRet::Released));
+        log.set_clock(500);
+        write(&rec, "client-2", 2, 2_000);
+        assert_eq!(inv.check_during(&[]), None);
+    }
+
+    #[test]
+    fn a_repeated_token_is_not_linearizable_and_failed_calls_are_left_out() {
+        let (_log, rec, mut inv) = setup();
+        for (client, owner) in [("client-1", 1), ("client-2", 2)] {
+            let a = rec.invoke(client, Call::Lock(LockOp::Acquire { owner }));
+            rec.ok(client, a, Answer::Lock(LockRet::Granted(1)));
+            let r = rec.invoke(client, Call::Lock(LockOp::Release { owner, token: 1 }));
+            rec.err(client, r, "timeout");
+        }
+        let v = inv.check_end(&[]).expect("a violation");
+        assert_eq!(v.invariant, crate::linearizable::INVARIANT);
+        assert_eq!(v.op, Some(2), "{v:?}");
     }
 }

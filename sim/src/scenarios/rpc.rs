@@ -43,7 +43,7 @@
 //! - `join-leak`: a joined duplicate is answered but stays in its
 //!   connection's in-flight set (`in-flight-empty`).
 
-use crate::record::{OpEvent, OpRecord, Recorder};
+use crate::record::{OpRecord, Recorder, ShowOp, TypedEvent, TypedRecorder};
 use crate::scenario::{Ctx, Hosts, Invariants, Liveness, Scenario, Variant, Violation};
 use heddle::distributed::rpc::dedup::DedupStore;
 use heddle::distributed::rpc::defects::{ClientDefect, ServerDefect};
@@ -173,6 +173,7 @@ impl Scenario for Rpc {
     fn build(&self, sim: &mut turmoil::Sim<'static>, ctx: &Ctx) -> Box<dyn Invariants> {
         let executions: Executions = Arc::default();
         let audit = Arc::new(Audit::new(ctx.recorder.clone()));
+        let rec = Rec::new(&ctx.recorder).watch();
         server(sim, ctx, &executions, &audit);
         let all = self.hosts().clients;
         for name in ctx.hosts.clients.iter().cloned() {
@@ -200,13 +201,14 @@ impl Scenario for Rpc {
                 rng,
                 heal_at: ctx.heal_at,
                 need: ctx.liveness.ops_per_client,
-                rec: ctx.recorder.clone(),
+                rec: rec.clone(),
                 client: Client::new(Turmoil, Addr::new("server", PORT), config),
                 stagger: Duration::from_millis(7 * i as u64),
             };
             sim.client(name, client.run());
         }
         Box::new(RpcInvariants {
+            rec,
             executions,
             audit,
             open: BTreeMap::new(),
@@ -259,7 +261,7 @@ struct Workload {
     rng: rand::rngs::SmallRng,
     heal_at: Duration,
     need: usize,
-    rec: Recorder,
+    rec: Rec,
     client: Client<Turmoil>,
     stagger: Duration,
 }
@@ -280,7 +282,14 @@ impl Workload {
                 let (client, rec, name) =
                     (self.client.clone(), self.rec.clone(), self.name.clone());
                 async move {
-                    let id = rec.invoke(&name, "append", format!("{name}:{seq}"));
+                    let op = rec.invoke(
+                        &name,
+                        Append {
+                            client: name.clone(),
+                            seq,
+                        },
+                    );
+                    let id = op.id;
                     // The call's trace is its operation: the server's
                     // `rpc-call` notes name the op they belong to.
                     let trace = TraceContext {
@@ -292,8 +301,8 @@ impl Workload {
                         .await;
                     let ok = result.is_ok();
                     match result {
-                        Ok(out) => rec.ok(&name, id, out),
-                        Err(e) => rec.err(&name, id, render(&e)),
+                        Ok(out) => rec.ok(&name, op, out),
+                        Err(e) => rec.err(&name, op, render(&e)),
                     }
                     ok && Duration::from_micros(rec.now_us()) >= heal_at
                 }
@@ -422,8 +431,31 @@ impl Observer for Audit {
     }
 }
 
+/// An `append` call: `client`'s call number `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Append {
+    client: String,
+    seq: u64,
+}
+
+/// In the trace: `append`, `client:seq` (the result the call expects).
+impl ShowOp for Append {
+    fn name(&self) -> &'static str {
+        "append"
+    }
+
+    fn input(&self) -> String {
+        format!("{}:{}", self.client, self.seq)
+    }
+}
+
+/// The recorder of the calls: each returns the server's string.
+type Rec = TypedRecorder<Append, String>;
+
 /// The safety checks.
 struct RpcInvariants {
+    /// The clients' calls, watched.
+    rec: Rec,
     executions: Executions,
     audit: Arc<Audit>,
     /// Calls invoked and not completed: op id → (client, seq).
@@ -433,52 +465,30 @@ struct RpcInvariants {
 }
 
 impl Invariants for RpcInvariants {
-    fn check_during(&mut self, new: &[OpRecord]) -> Option<Violation> {
-        for r in new {
-            match &r.event {
-                OpEvent::Invoke { input, .. } => {
-                    let key = parse(input);
+    /// Judges the calls of this step, as recorded typed (`_new` is their
+    /// rendering).
+    fn check_during(&mut self, _new: &[OpRecord]) -> Option<Violation> {
+        for r in self.rec.take_new() {
+            let (key, event) = match r.event {
+                TypedEvent::Invoke(Append { client, seq }) => {
+                    let key = (client, seq);
                     self.calls.insert(key.clone(), r.id);
                     self.open.insert(r.id, key);
+                    continue;
                 }
-                OpEvent::Ok { .. } | OpEvent::Err { .. } => {
-                    let Some(key) = self.open.remove(&r.id) else {
+                event => match self.open.remove(&r.id) {
+                    Some(key) => (key, event),
+                    None => {
                         return Some(Violation::new(
                             "single-completion",
                             format!("call {} of {} completed twice", r.id, r.client),
                             Some(r.id),
                         ));
-                    };
-                    let times = lock(&self.executions).get(&key).copied().unwrap_or(0);
-                    match &r.event {
-                        OpEvent::Ok { output } if *output != format!("{}:{}", key.0, key.1) => {
-                            return Some(Violation::new(
-                                "own-result",
-                                format!("{}:{} was answered {output}", key.0, key.1),
-                                Some(r.id),
-                            ));
-                        }
-                        OpEvent::Ok { .. } if times != 1 => {
-                            return Some(Violation::new(
-                                "ok-was-executed",
-                                format!("{}:{} succeeded but executed {times} times", key.0, key.1),
-                                Some(r.id),
-                            ));
-                        }
-                        OpEvent::Err { error }
-                            if !["timeout:", "unavailable:", "interrupted:"]
-                                .iter()
-                                .any(|p| error.starts_with(p)) =>
-                        {
-                            return Some(Violation::new(
-                                "typed-errors",
-                                format!("{}:{} failed with {error}", key.0, key.1),
-                                Some(r.id),
-                            ));
-                        }
-                        _ => {}
                     }
-                }
+                },
+            };
+            if let Some(v) = self.completed(&key, &event, r.id) {
+                return Some(v);
             }
         }
         let executions = lock(&self.executions);
@@ -511,11 +521,42 @@ impl Invariants for RpcInvariants {
     }
 }
 
-/// `client-1:17` → ("client-1", 17).
-fn parse(input: &str) -> (String, u64) {
-    match input.rsplit_once(':') {
-        Some((client, seq)) => (client.to_owned(), seq.parse().unwrap_or(u64::MAX)),
-        None => (input.to_owned(), u64::MAX),
+impl RpcInvariants {
+    /// The completion `event` of call `key` (op `id`): its own result, an
+    /// execution behind a success, a typed error.
+    fn completed(
+        &self,
+        key: &(String, u64),
+        event: &TypedEvent<Append, String>,
+        id: u64,
+    ) -> Option<Violation> {
+        let times = lock(&self.executions).get(key).copied().unwrap_or(0);
+        match event {
+            TypedEvent::Ok(output) if *output != format!("{}:{}", key.0, key.1) => {
+                Some(Violation::new(
+                    "own-result",
+                    format!("{}:{} was answered {output}", key.0, key.1),
+                    Some(id),
+                ))
+            }
+            TypedEvent::Ok(_) if times != 1 => Some(Violation::new(
+                "ok-was-executed",
+                format!("{}:{} succeeded but executed {times} times", key.0, key.1),
+                Some(id),
+            )),
+            TypedEvent::Err(error)
+                if !["timeout:", "unavailable:", "interrupted:"]
+                    .iter()
+                    .any(|p| error.starts_with(p)) =>
+            {
+                Some(Violation::new(
+                    "typed-errors",
+                    format!("{}:{} failed with {error}", key.0, key.1),
+                    Some(id),
+                ))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -525,36 +566,16 @@ fn parse(input: &str) -> (String, u64) {
 mod tests {
     use super::*;
 
-    fn op(id: u64, event: OpEvent) -> OpRecord {
-        OpRecord {
-            t_us: id,
-            id,
-            client: "client-1".into(),
-            event,
-        }
-    }
-
-    fn invoke(id: u64, seq: u64) -> OpRecord {
-        op(
-            id,
-            OpEvent::Invoke {
-                name: "append".into(),
-                input: format!("client-1:{seq}"),
-            },
-        )
-    }
-
-    fn ok(id: u64) -> OpRecord {
-        ok_with(id, &format!("client-1:{id}"))
-    }
-
-    fn ok_with(id: u64, output: &str) -> OpRecord {
-        op(
-            id,
-            OpEvent::Ok {
-                output: output.into(),
-            },
-        )
+    /// A step of a hand-made history of client-1's calls.
+    enum Step {
+        /// Invokes call `seq`.
+        Invoke(u64),
+        /// Call `seq` returns its own result.
+        Ok(u64),
+        /// Call `seq` returns this.
+        OkWith(u64, &'static str),
+        /// Call `seq` fails with this.
+        Err(u64, &'static str),
     }
 
     fn audit() -> (Arc<crate::record::Log>, Arc<Audit>) {
@@ -563,67 +584,80 @@ mod tests {
         (log, audit)
     }
 
-    /// Invariants whose server executed `client-1:seq` `times` times each.
-    fn invariants(executed: &[(u64, u32)]) -> RpcInvariants {
+    /// Invariants whose server executed `client-1:seq` `times` times each,
+    /// and the recorder their history goes to.
+    fn invariants(executed: &[(u64, u32)]) -> (Rec, RpcInvariants) {
         let executions: Executions = Arc::default();
         for &(seq, times) in executed {
             lock(&executions).insert(("client-1".into(), seq), times);
         }
-        RpcInvariants {
+        let (log, audit) = audit();
+        let rec = Rec::new(&Recorder::new(log)).watch();
+        let inv = RpcInvariants {
+            rec: rec.clone(),
             executions,
-            audit: audit().1,
+            audit,
             open: BTreeMap::new(),
             calls: BTreeMap::new(),
-        }
+        };
+        (rec, inv)
     }
 
-    fn broken(inv: &mut RpcInvariants, history: &[OpRecord]) -> Option<String> {
-        inv.check_during(history)
-            .or_else(|| inv.check_end(history))
+    /// The first invariant `history` breaks, with the server's executions
+    /// `executed`.
+    fn broken(executed: &[(u64, u32)], history: &[Step]) -> Option<String> {
+        let (rec, mut inv) = invariants(executed);
+        let mut calls = BTreeMap::new();
+        for step in history {
+            match *step {
+                Step::Invoke(seq) => {
+                    let append = Append {
+                        client: "client-1".into(),
+                        seq,
+                    };
+                    calls.insert(seq, rec.invoke("client-1", append));
+                }
+                Step::Ok(seq) => rec.ok("client-1", calls[&seq], format!("client-1:{seq}")),
+                Step::OkWith(seq, out) => rec.ok("client-1", calls[&seq], out.to_owned()),
+                Step::Err(seq, error) => rec.err("client-1", calls[&seq], error),
+            }
+        }
+        inv.check_during(&[])
+            .or_else(|| inv.check_end(&[]))
             .map(|v| v.invariant)
     }
 
     #[test]
     fn a_correct_history_passes() {
-        let mut inv = invariants(&[(0, 1)]);
-        assert_eq!(broken(&mut inv, &[invoke(0, 0), ok(0)]), None);
+        assert_eq!(broken(&[(0, 1)], &[Step::Invoke(0), Step::Ok(0)]), None);
     }
 
     #[test]
     fn each_invariant_catches_its_violation() {
         // (invariant, the server's executions, the history)
-        type Case = (&'static str, &'static [(u64, u32)], Vec<OpRecord>);
+        type Case = (&'static str, &'static [(u64, u32)], Vec<Step>);
         let cases: [Case; 6] = [
             (
                 "own-result",
                 &[(0, 1)],
-                vec![invoke(0, 0), ok_with(0, "client-2:0")],
+                vec![Step::Invoke(0), Step::OkWith(0, "client-2:0")],
             ),
             (
                 "single-completion",
                 &[(0, 1)],
-                vec![invoke(0, 0), ok(0), ok(0)],
+                vec![Step::Invoke(0), Step::Ok(0), Step::Ok(0)],
             ),
-            ("ok-was-executed", &[], vec![invoke(0, 0), ok(0)]),
+            ("ok-was-executed", &[], vec![Step::Invoke(0), Step::Ok(0)]),
             (
                 "typed-errors",
                 &[],
-                vec![
-                    invoke(0, 0),
-                    op(
-                        0,
-                        OpEvent::Err {
-                            error: "untyped: protocol".into(),
-                        },
-                    ),
-                ],
+                vec![Step::Invoke(0), Step::Err(0, "untyped: protocol")],
             ),
-            ("at-most-once", &[(0, 2)], vec![invoke(0, 0)]),
-            ("call-ends", &[], vec![invoke(0, 0)]),
+            ("at-most-once", &[(0, 2)], vec![Step::Invoke(0)]),
+            ("call-ends", &[], vec![Step::Invoke(0)]),
         ];
         for (name, executed, history) in cases {
-            let mut inv = invariants(executed);
-            assert_eq!(broken(&mut inv, &history).as_deref(), Some(name));
+            assert_eq!(broken(executed, &history).as_deref(), Some(name));
         }
     }
 

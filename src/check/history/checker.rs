@@ -305,6 +305,28 @@ struct Frame {
     unknown_pass: bool,
 }
 
+/// Where the search stands: the linearized set, the state it leads to,
+/// and the entry being scanned.
+struct Cursor {
+    /// The linearized set, one bit per operation.
+    lin: Vec<u64>,
+    /// Its hash (the xor of its members' Zobrist keys).
+    lin_hash: u64,
+    /// The memo index of the state after the linearized set.
+    state: u32,
+    /// The entry being scanned.
+    e: u32,
+    /// Completed operations not linearized yet.
+    remaining: usize,
+    /// Each configuration is scanned twice: operations with a known
+    /// outcome first, then those with an unknown one (which may also never
+    /// take effect, so trying them last finds linearizations sooner).
+    unknown_pass: bool,
+    /// Whether the known-outcome scan passed an unknown one (else the
+    /// second scan is skipped).
+    saw_unknown: bool,
+}
+
 struct Search<'a, M: Model> {
     model: &'a M,
     ops: Vec<(&'a M::Op, Option<&'a M::Ret>)>,
@@ -415,108 +437,112 @@ impl<'a, M: Model> Search<'a, M> {
     /// The depth-first search. Nothing is allocated per step except a new
     /// memo entry.
     fn run(&mut self, limit: &Limit) -> Outcome {
-        let mut remaining = self.ops.iter().filter(|(_, r)| r.is_some()).count();
-        let mut lin = vec![0u64; self.memo.words];
-        let mut lin_hash = 0u64;
-        let mut state = self.memo.insert_new(lin_hash, &lin, self.model.init());
+        let lin = vec![0u64; self.memo.words];
+        let state = self.memo.insert_new(0, &lin, self.model.init());
+        let mut c = Cursor {
+            remaining: self.ops.iter().filter(|(_, r)| r.is_some()).count(),
+            lin,
+            lin_hash: 0,
+            state,
+            e: self.entries[HEAD as usize].next,
+            unknown_pass: false,
+            saw_unknown: false,
+        };
         let max_steps = limit.steps_left.unwrap_or(u64::MAX);
-        let mut e = self.entries[HEAD as usize].next;
-        // Each configuration is scanned twice: operations with a known
-        // outcome first, then those with an unknown one (which may also
-        // never take effect, so trying them last finds linearizations
-        // sooner).
-        let mut unknown_pass = false;
-        // Whether the known-outcome scan passed an unknown one (else the
-        // second scan is skipped).
+        // Whether the known-outcome scan can pass an unknown one at all.
         let has_unknown = self.ops.iter().any(|(_, r)| r.is_none());
-        let mut saw_unknown = false;
-        while remaining > 0 {
+        while c.remaining > 0 {
             self.steps += 1;
             if self.steps > max_steps
                 || (self.steps % CLOCK_EVERY == 0 && !limit.allows(self.steps))
             {
                 return Outcome::OutOfBudget;
             }
-            let ent = self.entries[e as usize];
-            if e != HEAD && ent.is_call {
-                let op = ent.op as usize;
-                let (o, r) = self.ops[op];
-                if r.is_none() != unknown_pass {
-                    saw_unknown |= !unknown_pass;
-                    e = ent.next;
+            let ent = self.entries[c.e as usize];
+            if c.e != HEAD && ent.is_call {
+                if self.try_call(&mut c, ent) {
                     continue;
                 }
-                let forced = self.read_only[op];
-                if let Some(next) = self.model.step(self.memo.state(state), o, r) {
-                    lin[op / 64] |= 1 << (op % 64);
-                    let h = lin_hash ^ self.zobrist[op];
-                    if let Some(idx) = self.memo.insert(h, &lin, next) {
-                        self.stack.push(Frame {
-                            entry: e,
-                            state,
-                            forced,
-                            unknown_pass,
-                        });
-                        state = idx;
-                        lin_hash = h;
-                        self.lift(e);
-                        remaining -= usize::from(r.is_some());
-                        if self.stack.len() > self.best.len() {
-                            self.best = self.stack_ops();
-                        }
-                        e = self.entries[HEAD as usize].next;
-                        unknown_pass = false;
-                        saw_unknown = false;
-                        continue;
-                    }
-                    lin[op / 64] &= !(1 << (op % 64));
-                    if !forced {
-                        e = ent.next;
-                        continue;
-                    }
-                    // A read-only candidate whose successor already failed:
-                    // this configuration fails too (see `Model::read_only`).
-                } else {
-                    e = ent.next;
-                    continue;
-                }
-            } else if !unknown_pass && saw_unknown {
+            } else if !c.unknown_pass && c.saw_unknown {
                 // The first completion: now the unknown outcomes before it.
-                unknown_pass = true;
-                e = self.entries[HEAD as usize].next;
+                c.unknown_pass = true;
+                c.e = self.entries[HEAD as usize].next;
                 continue;
             }
             // A completion of an operation not linearized yet, the end of
             // the list, or a dead read-only move: undo choices up to the
             // last one that was not forced.
-            let Some(f) = self.backtrack(&mut lin, &mut lin_hash, &mut remaining) else {
+            let Some(f) = self.backtrack(&mut c) else {
                 return Outcome::Impossible;
             };
-            state = f.state;
-            e = self.entries[f.entry as usize].next;
-            unknown_pass = f.unknown_pass;
+            c.state = f.state;
+            c.e = self.entries[f.entry as usize].next;
+            c.unknown_pass = f.unknown_pass;
             // Unknown ones may lie before the resumed entry.
-            saw_unknown = has_unknown;
+            c.saw_unknown = has_unknown;
         }
         Outcome::Found
+    }
+
+    /// Tries to linearize the invocation `ent` (at `c.e`) next: skips it
+    /// (wrong scan, impossible result, or a configuration already seen) or
+    /// descends into it. Returns `false` when the configuration is dead (a
+    /// read-only operation whose successor already failed, see
+    /// [`Model::read_only`]): the caller backtracks.
+    #[inline]
+    fn try_call(&mut self, c: &mut Cursor, ent: Entry) -> bool {
+        let op = ent.op as usize;
+        let (o, r) = self.ops[op];
+        if r.is_none() != c.unknown_pass {
+            c.saw_unknown |= !c.unknown_pass;
+            c.e = ent.next;
+            return true;
+        }
+        let Some(next) = self.model.step(self.memo.state(c.state), o, r) else {
+            c.e = ent.next;
+            return true;
+        };
+        let forced = self.read_only[op];
+        c.lin[op / 64] |= 1 << (op % 64);
+        let h = c.lin_hash ^ self.zobrist[op];
+        if let Some(idx) = self.memo.insert(h, &c.lin, next) {
+            self.stack.push(Frame {
+                entry: c.e,
+                state: c.state,
+                forced,
+                unknown_pass: c.unknown_pass,
+            });
+            c.state = idx;
+            c.lin_hash = h;
+            self.lift(c.e);
+            c.remaining -= usize::from(r.is_some());
+            if self.stack.len() > self.best.len() {
+                self.best = self.stack_ops();
+            }
+            c.e = self.entries[HEAD as usize].next;
+            c.unknown_pass = false;
+            c.saw_unknown = false;
+            return true;
+        }
+        c.lin[op / 64] &= !(1 << (op % 64));
+        if forced {
+            return false;
+        }
+        c.e = ent.next;
+        true
     }
 
     /// Undoes linearized operations, most recent first, up to and including
     /// the last one that was not forced, and returns its frame (to resume
     /// the scan after it); `None` when the stack runs out: no linearization.
-    fn backtrack(
-        &mut self,
-        lin: &mut [u64],
-        lin_hash: &mut u64,
-        remaining: &mut usize,
-    ) -> Option<Frame> {
+    fn backtrack(&mut self, c: &mut Cursor) -> Option<Frame> {
         loop {
             let f = self.stack.pop()?;
             let op = self.entries[f.entry as usize].op as usize;
-            lin[op / 64] &= !(1 << (op % 64));
-            *lin_hash ^= self.zobrist[op];
+            c.lin[op / 64] &= !(1 << (op % 64));
+            c.lin_hash ^= self.zobrist[op];
             self.unlift(f.entry);
-            *remaining += usize::from(self.ops[op].1.is_some());
+            c.remaining += usize::from(self.ops[op].1.is_some());
             if !f.forced {
                 return Some(f);
             }

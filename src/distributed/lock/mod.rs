@@ -29,4 +29,4 @@ pub mod server;
 pub use client::{Lease, LockClient, LockClientConfig, LockError, Released};
 pub use fenced::{Fenced, FencedStore};
 pub use machine::{LockConfig, LockMachine, Output, Owner, Reply, Token};
-pub use server::{LockService, MarkStore, ServiceError, lock_service, resource};
+pub use server::{LockService, MarkStore, ServiceError, VolatileMark, lock_service, resource};

@@ -55,6 +55,27 @@ impl<S: Storage> MarkStore for DurableCounter<S> {
     }
 }
 
+/// A [`MarkStore`] in memory, for tests and simulations only: it does not
+/// survive a crash (a host builds a fresh one each time it starts), so a
+/// restarted service repeats tokens, which is what such a test shows.
+/// Clones share one mark.
+#[derive(Debug, Clone, Default)]
+pub struct VolatileMark(Arc<Mutex<Option<Token>>>);
+
+impl MarkStore for VolatileMark {
+    type Error = std::convert::Infallible;
+
+    async fn load(&self) -> Result<Option<Token>, Self::Error> {
+        // An `Option` is never left half-written: a poisoned lock is usable.
+        Ok(*self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    async fn store(&self, mark: Token) -> Result<(), Self::Error> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(mark);
+        Ok(())
+    }
+}
+
 /// A lock server's state: the machine, its clock's origin, its mark store.
 #[derive(Debug)]
 pub struct LockService<S> {
