@@ -43,7 +43,7 @@
 //!
 //! Planted bugs, each caught by a named assertion: the guide's unbounded,
 //! untimed `join_all`, and a run that stores results in completion order
-//! ([`broken`], in engine builds only).
+//! (`broken`, in engine builds only).
 //!
 //! shuttle-tokio's `JoinSet` has no task ids, so each task returns its own
 //! submission index with its outcome, and catches its own panic (shuttle's
