@@ -159,9 +159,13 @@ where
     let mut cancelled = false;
 
     loop {
-        // Checked before every start, not only when the select below sees
-        // it: a task is never started after the token was observed cancelled.
-        cancelled = cancelled || opts.cancel.is_cancelled();
+        // Checked before every start, not only by the select below (another
+        // thread may cancel while a result is being stored): no task starts
+        // once the token is seen cancelled, and the ones in flight stop.
+        if !cancelled && opts.cancel.is_cancelled() {
+            cancelled = true;
+            running.abort_all();
+        }
         while !cancelled && running.len() < limit {
             let Some(task) = pending.next() else { break };
             running.spawn(tagged(results.len(), task, opts.timeout));
