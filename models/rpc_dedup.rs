@@ -16,9 +16,11 @@
 //! got the same outcome; every caller with the other arguments was refused
 //! `KeyReused`.
 //!
-//! Planted and caught by shuttle (assertion "the key was executed more
-//! than once"): `keyed::broken::on_envelope_split`, the admission with the
-//! check and the insert in two lock acquisitions and an `.await` between.
+//! Planted and caught by shuttle: `keyed::broken::on_envelope_split`, the
+//! admission with the check and the insert in two lock acquisitions and an
+//! `.await` between ("the key was executed more than once"); and, with the
+//! `defects` feature, the simulator's `JoinWrongId` on the join path ("not
+//! the reply to call").
 
 #![cfg(not(feature = "loom"))]
 
@@ -41,6 +43,10 @@ enum Admit {
     /// The planted race (shuttle builds only).
     #[cfg(feature = "shuttle")]
     Split,
+    /// `Port::on_envelope`, on a port with the simulator's `JoinWrongId`
+    /// defect: joined duplicates are answered under the executing call's id.
+    #[cfg(all(feature = "shuttle", feature = "defects"))]
+    JoinWrongId,
 }
 
 /// The handler: counts its executions and answers with the count, so a
@@ -51,15 +57,19 @@ async fn handler(executions: &AtomicUsize) -> Outcome {
     Ok(vec![u8::try_from(n).unwrap_or(u8::MAX)])
 }
 
-/// One connection of client 1 sending one call of `KEY` with `args`: the
+/// One connection of client 1 sending call `id` of `KEY` with `args`: the
 /// outcome its reply carries.
 async fn caller(
     store: DedupStore,
-    args: u8,
+    (id, args): (u64, u8),
     executions: Arc<AtomicUsize>,
     admit: Admit,
 ) -> Outcome {
     let mut port = Port::new(Some(store));
+    #[cfg(all(feature = "shuttle", feature = "defects"))]
+    if matches!(admit, Admit::JoinWrongId) {
+        port = port.planted_join_wrong_id();
+    }
     let mut session = ServerSession::new(TOKEN.to_vec(), 8);
     let hello = Envelope::Hello {
         protocol: PROTOCOL,
@@ -72,7 +82,7 @@ async fn caller(
         [ServerAction::Send(Envelope::Welcome { .. })]
     ));
     let call = Call {
-        id: 1,
+        id,
         method: "pay".into(),
         idempotency_key: Some(KEY),
         args: vec![args],
@@ -80,6 +90,8 @@ async fn caller(
     };
     let actions = match admit {
         Admit::Port => port.on_envelope(&mut session, Envelope::Call(call)),
+        #[cfg(all(feature = "shuttle", feature = "defects"))]
+        Admit::JoinWrongId => port.on_envelope(&mut session, Envelope::Call(call)),
         #[cfg(feature = "shuttle")]
         Admit::Split => {
             use heddle::distributed::rpc::keyed::broken::on_envelope_split;
@@ -100,8 +112,8 @@ async fn caller(
         other => panic!("unexpected actions {other:?}"),
     };
     match reply {
-        Envelope::Reply(Reply { id: 1, outcome }) => outcome,
-        other => panic!("not the reply to call 1: {other:?}"),
+        Envelope::Reply(Reply { id: got, outcome }) if got == id => outcome,
+        other => panic!("not the reply to call {id}: {other:?}"),
     }
 }
 
@@ -110,11 +122,12 @@ async fn caller(
 async fn one_key_three_callers(admit: Admit) {
     let store = DedupStore::new(16);
     let executions = Arc::new(AtomicUsize::new(0));
-    let spawn = |args: u8| {
+    // Each caller is its own connection, with its own call id.
+    let spawn = |id: u64, args: u8| {
         let (store, executions) = (store.clone(), Arc::clone(&executions));
-        task::spawn(caller(store, args, executions, admit))
+        task::spawn(caller(store, (id, args), executions, admit))
     };
-    let callers = [spawn(1), spawn(1), spawn(2)];
+    let callers = [spawn(1, 1), spawn(2, 1), spawn(3, 2)];
     let mut outcomes = Vec::new();
     for (c, args) in callers.into_iter().zip([1u8, 1, 2]) {
         outcomes.push((args, c.await.expect("caller panicked")));
@@ -126,7 +139,7 @@ async fn one_key_three_callers(admit: Admit) {
         .find(|(_, o)| o.is_ok())
         .map(|(args, _)| *args)
         .expect("no caller got the outcome");
-    let late = caller(store, winner, Arc::clone(&executions), admit).await;
+    let late = caller(store, (4, winner), Arc::clone(&executions), admit).await;
     for (args, outcome) in &outcomes {
         if *args == winner {
             assert_eq!(*outcome, late, "callers of one key got different outcomes");
@@ -158,5 +171,16 @@ mod broken {
     #[should_panic(expected = "the key was executed more than once")]
     fn check_then_insert_across_an_await_is_caught() {
         check::model_async(|| one_key_three_callers(Admit::Split));
+    }
+
+    /// The simulator's `JoinWrongId` defect, on the join path: a duplicate
+    /// that joined is answered under the executing call's id, so its own
+    /// call never gets its reply. Needs `defects`, which the root's
+    /// `cargo test --features shuttle` turns on (through heddle-sim).
+    #[cfg(feature = "defects")]
+    #[test]
+    #[should_panic(expected = "not the reply to call")]
+    fn a_joined_duplicate_answered_under_the_wrong_id_is_caught() {
+        check::model_async(|| one_key_three_callers(Admit::JoinWrongId));
     }
 }
