@@ -1,6 +1,11 @@
 //! The `heddle-sim` binary: exit codes (0 pass, 1 violation, 2 usage),
 //! determinism across processes, failure files and replay.
 
+// Not under `--features shuttle`: the binary runs heddle's RPC server,
+// whose de-duplication window is on the task facade (shuttle's there, which
+// runs only inside a model). These run in the default build.
+#![cfg(not(feature = "shuttle"))]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -2,6 +2,11 @@
 //! defects caught by the invariant written for it on the first seed of a
 //! sweep that catches it (the same seeds pass with heddle's code).
 
+// Not under `--features shuttle`: these run heddle's RPC server, whose
+// de-duplication window is on the task facade (shuttle's there, which runs
+// only inside a model). They run in the default build.
+#![cfg(not(feature = "shuttle"))]
+
 use heddle_sim::faults::FaultPlan;
 use heddle_sim::runner::{RunOptions, Verdict, run};
 use heddle_sim::scenario::Scenario;

@@ -3,6 +3,11 @@
 //! shrinking on a variant (fewer faults, fewer clients, still failing the
 //! same way).
 
+// Not under `--features shuttle`: these run heddle's RPC server, whose
+// de-duplication window is on the task facade (shuttle's there, which runs
+// only inside a model). They run in the default build.
+#![cfg(not(feature = "shuttle"))]
+
 use heddle_sim::faults::FaultPlan;
 use heddle_sim::runner::{RunOptions, Verdict, run};
 use heddle_sim::scenario::{Scenario, Variant};

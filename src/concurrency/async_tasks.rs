@@ -26,16 +26,32 @@
 //! yields them in completion order; this is a `JoinSet` plus the bookkeeping
 //! that puts results back in order, a slot limit, timeouts and cancellation.
 //!
-//! **How it is checked.** Not by loom or shuttle: their schedulers do not
-//! drive tokio. `models/async_tasks.rs` runs it on tokio's current-thread
-//! runtime with the **paused clock** (`start_paused = true`), where timers
-//! fire in virtual time: the tests are deterministic and assert exact virtual
-//! durations (which is how the concurrency bound is shown), timeouts,
-//! cancellation, panics, and order. The guide's unbounded `join_all` without
-//! timeout is kept as a test-only variant and is caught there.
+//! **How it is checked.** Written against the task facade
+//! ([`crate::sync::task`]: `JoinSet`, `timeout`), so the same code runs on
+//! tokio and under shuttle. `models/async_tasks.rs` checks it twice:
 //!
-//! Must be called inside a tokio runtime (it spawns with
-//! [`JoinSet::spawn`]).
+//! - on tokio's current-thread runtime with the **paused clock**
+//!   (`start_paused = true`; default and loom builds), where timers fire in
+//!   virtual time: deterministic tests that assert exact virtual durations
+//!   (which is how the concurrency bound is shown), timeouts, cancellation,
+//!   panics and order;
+//! - under shuttle through [`check::model_async`](crate::check::model_async)
+//!   (and on a 2-worker tokio runtime in the default build): tasks that
+//!   yield, so that they finish in every order, race the reordering of
+//!   results, the slot limit (an in-flight gauge on the facade's atomics) and
+//!   a cancellation arriving at any point of the run.
+//!
+//! Planted bugs, each caught by a named assertion: the guide's unbounded,
+//! untimed `join_all`, and a run that stores results in completion order
+//! (`broken`, in engine builds only).
+//!
+//! shuttle-tokio's `JoinSet` has no task ids, so each task returns its own
+//! submission index with its outcome, and catches its own panic (shuttle's
+//! `JoinError` cannot hand the payload back); a `JoinError` then only means
+//! the task was aborted by cancellation.
+//!
+//! Must be called inside a tokio runtime, or inside a shuttle model under
+//! `--features shuttle` (it spawns with [`JoinSet::spawn`]).
 //!
 //! # Example
 //!
@@ -44,6 +60,7 @@
 //! use std::num::NonZeroUsize;
 //! use std::time::Duration;
 //!
+//! # #[cfg(not(feature = "shuttle"))] fn main() {
 //! # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
 //! let tasks = (1..=6u64).map(|id| async move {
 //!     tokio::time::sleep(Duration::from_millis(10 * id)).await;
@@ -55,15 +72,18 @@
 //! assert_eq!(results[4], Err(TaskError::Failed("task 5 failed".to_string())));
 //! assert_eq!(results[5], Err(TaskError::TimedOut(Duration::from_millis(55))));
 //! # });
+//! # }
+//! # #[cfg(feature = "shuttle")] fn main() {}
 //! ```
 
-use std::collections::BTreeMap;
+use crate::sync::task::{self, JoinSet};
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::task::{Id, JoinError, JoinSet};
 pub use tokio_util::sync::CancellationToken;
-
 /// Why a task has no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskError<E> {
@@ -119,9 +139,12 @@ impl Options {
     }
 }
 
-/// Runs every future of `tasks` as a tokio task, at most
-/// `opts.concurrency()` at a time, and returns their outcomes in submission
-/// order. See the [module docs](self).
+/// What one spawned task hands back: its submission index and outcome.
+type Tagged<T, E> = (usize, Result<T, TaskError<E>>);
+
+/// Runs every future of `tasks` as a task, at most `opts.concurrency()` at
+/// a time, and returns their outcomes in submission order. See the
+/// [module docs](self).
 pub async fn run_all<I, F, T, E>(tasks: I, opts: &Options) -> Vec<Result<T, TaskError<E>>>
 where
     I: IntoIterator<Item = F>,
@@ -132,15 +155,20 @@ where
     let limit = opts.concurrency.get();
     let mut pending = tasks.into_iter();
     let mut results: Vec<Option<Result<T, TaskError<E>>>> = Vec::new();
-    let mut slot_of: BTreeMap<Id, usize> = BTreeMap::new();
     let mut running = JoinSet::new();
-    let mut cancelled = opts.cancel.is_cancelled();
+    let mut cancelled = false;
 
     loop {
+        // Checked before every start, not only by the select below (another
+        // thread may cancel while a result is being stored): no task starts
+        // once the token is seen cancelled, and the ones in flight stop.
+        if !cancelled && opts.cancel.is_cancelled() {
+            cancelled = true;
+            running.abort_all();
+        }
         while !cancelled && running.len() < limit {
             let Some(task) = pending.next() else { break };
-            let handle = running.spawn(with_timeout(task, opts.timeout));
-            slot_of.insert(handle.id(), results.len());
+            running.spawn(tagged(results.len(), task, opts.timeout));
             results.push(None);
         }
         if running.is_empty() {
@@ -154,12 +182,10 @@ where
                 cancelled = true;
                 running.abort_all();
             }
-            Some(joined) = running.join_next_with_id() => {
-                let (id, outcome) = match joined {
-                    Ok((id, outcome)) => (id, outcome),
-                    Err(e) => (e.id(), Err(join_error(e))),
-                };
-                if let Some(slot) = slot_of.remove(&id) {
+            Some(joined) = running.join_next() => {
+                // An error is an aborted task: its slot stays empty and is
+                // reported Cancelled below.
+                if let Ok((slot, outcome)) = joined {
                     results[slot] = Some(outcome);
                 }
             }
@@ -175,37 +201,57 @@ where
         .collect()
 }
 
+/// The task spawned for input `slot`: its timeout, its panic caught and
+/// reported, its index attached.
+async fn tagged<F, T, E>(slot: usize, task: F, timeout: Option<Duration>) -> Tagged<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let outcome = match catch_panic(with_timeout(task, timeout)).await {
+        Ok(outcome) => outcome,
+        Err(message) => Err(TaskError::Panicked(message)),
+    };
+    (slot, outcome)
+}
+
+/// Polls `future`, turning a panic inside it into `Err(message)`.
+async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
+    let mut future = pin!(future);
+    std::future::poll_fn(move |cx| {
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(crate::panic::message(payload.as_ref()))),
+        }
+    })
+    .await
+}
+
 async fn with_timeout<F, T, E>(task: F, timeout: Option<Duration>) -> Result<T, TaskError<E>>
 where
     F: Future<Output = Result<T, E>>,
 {
     match timeout {
         None => task.await.map_err(TaskError::Failed),
-        Some(limit) => match tokio::time::timeout(limit, task).await {
+        Some(limit) => match task::timeout(limit, task).await {
             Ok(outcome) => outcome.map_err(TaskError::Failed),
             Err(_elapsed) => Err(TaskError::TimedOut(limit)),
         },
     }
 }
 
-fn join_error<E>(e: JoinError) -> TaskError<E> {
-    if e.is_panic() {
-        TaskError::Panicked(crate::panic::message(e.into_panic().as_ref()))
-    } else {
-        TaskError::Cancelled
-    }
-}
-
-/// The guide's version, kept for the tests to catch: every task spawned at
-/// once (no bound) and awaited with no timeout, so one hung task hangs the
-/// call. Only in `loom`/`shuttle` builds; never use it.
+/// Planted bugs, kept for the models to catch; only in `loom`/`shuttle`
+/// builds. Never use them.
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 #[doc(hidden)]
 pub mod broken {
-    use super::{TaskError, join_error};
+    use super::{Options, Tagged, TaskError, tagged};
+    use crate::sync::task::{self, JoinSet};
     use std::future::Future;
 
-    /// `join_all` over spawned tasks: unbounded and untimed.
+    /// The guide's version: `join_all` over spawned tasks, every task
+    /// spawned at once (no bound) and awaited with no timeout, so one hung
+    /// task hangs the call.
     pub async fn join_all<I, F, T, E>(tasks: I) -> Vec<Result<T, TaskError<E>>>
     where
         I: IntoIterator<Item = F>,
@@ -213,14 +259,48 @@ pub mod broken {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+        let handles: Vec<_> = tasks
+            .into_iter()
+            .enumerate()
+            .map(|(slot, t)| task::spawn(tagged(slot, t, None)))
+            .collect();
         let mut results = Vec::with_capacity(handles.len());
         for h in handles {
             results.push(match h.await {
-                Ok(r) => r.map_err(TaskError::Failed),
-                Err(e) => Err(join_error(e)),
+                Ok((_, outcome)) => outcome,
+                Err(_aborted) => Err(TaskError::Cancelled),
             });
         }
         results
+    }
+
+    /// Bounded like [`run_all`](super::run_all), but each result is pushed
+    /// as its task finishes: the order of completion, not of submission
+    /// (right only when the tasks happen to finish in order).
+    pub async fn completion_order<I, F, T, E>(
+        tasks: I,
+        opts: &Options,
+    ) -> Vec<Result<T, TaskError<E>>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let mut pending = tasks.into_iter();
+        let mut running: JoinSet<Tagged<T, E>> = JoinSet::new();
+        let mut results = Vec::new();
+        loop {
+            while running.len() < opts.concurrency().get() {
+                let Some(task) = pending.next() else { break };
+                // The index is ignored: results go where they finish.
+                running.spawn(tagged(0, task, None));
+            }
+            match running.join_next().await {
+                Some(Ok((_slot, outcome))) => results.push(outcome),
+                Some(Err(_aborted)) => results.push(Err(TaskError::Cancelled)),
+                None => return results,
+            }
+        }
     }
 }

@@ -333,7 +333,7 @@ impl Invariants for KvInvariants {
 
 /// The invariant against hand-made histories: a stale read is caught and
 /// names the read; a failed (unknown) put may be seen or not.
-#[cfg(test)]
+#[cfg(all(test, not(feature = "shuttle")))]
 mod tests {
     use super::*;
     use crate::record::{Log, Recorder};

@@ -562,7 +562,7 @@ impl RpcInvariants {
 
 /// Each invariant against a history that breaks it (the scenario's
 /// variants break `at-most-once` and `call-ends`; these break the rest).
-#[cfg(test)]
+#[cfg(all(test, not(feature = "shuttle")))]
 mod tests {
     use super::*;
 

@@ -16,7 +16,10 @@
 //! running entries are bounded by the server's connection and in-flight
 //! limits.
 //!
-//! [`DedupStore`] is the shared, clonable handle the server uses. Keep one
+//! [`DedupStore`] is the shared, clonable handle the server uses, on the
+//! task facade ([`crate::sync::task`]); each connection reaches it through
+//! a [`keyed::Port`](super::keyed::Port), which is where connections'
+//! tasks race (and where shuttle races them). Keep one
 //! store across server restarts (it stands for durable storage) and
 //! [`recover`](DedupWindow::recover) turns executions a crash interrupted
 //! into [`RemoteError::Interrupted`]: they are never run a second time.
@@ -38,11 +41,9 @@
 //! assert!(matches!(w.begin(Key { client: 2, key: 7 }, fp, "b"), Begin::Execute));
 //! ```
 
+use crate::sync::task::{Arc, SyncMutex, SyncMutexGuard, mpsc};
 use crate::wire::binary::RemoteError;
 use std::collections::{HashMap, VecDeque};
-// The RPC runs on tokio and turmoil, never inside a loom or shuttle model,
-// so it uses std's lock (loom's and shuttle's panic outside a model).
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The outcome of one call, as sent in a reply.
 pub type Outcome = Result<Vec<u8>, RemoteError>;
@@ -195,6 +196,11 @@ impl<W> DedupWindow<W> {
         self.entries.len()
     }
 
+    /// Whether `key` is remembered (running or finished).
+    pub fn contains(&self, key: &Key) -> bool {
+        self.entries.contains_key(key)
+    }
+
     /// No key remembered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -207,20 +213,50 @@ impl<W> DedupWindow<W> {
 /// too.
 ///
 /// ```
+/// # #[cfg(not(feature = "shuttle"))] fn main() {
 /// use heddle::distributed::rpc::dedup::DedupStore;
 /// let store = DedupStore::new(10_000);
 /// assert!(store.is_empty());
+/// # }
+/// # #[cfg(feature = "shuttle")] fn main() {}
 /// ```
 #[derive(Debug, Clone)]
 pub struct DedupStore {
-    inner: Arc<Mutex<DedupWindow<super::server::Joiner>>>,
+    inner: Arc<SyncMutex<DedupWindow<Joiner>>>,
+}
+
+/// Answers a duplicate that joined a running execution: the channel its
+/// connection listens on, and its call id there.
+#[derive(Debug)]
+pub struct Joiner {
+    tx: mpsc::UnboundedSender<(u64, Outcome)>,
+    id: u64,
+}
+
+impl Joiner {
+    /// Call `id` of the connection that listens on `tx`.
+    pub(super) fn new(tx: mpsc::UnboundedSender<(u64, Outcome)>, id: u64) -> Self {
+        Self { tx, id }
+    }
+
+    /// The same connection, another call id (the `JoinWrongId` defect).
+    #[cfg(feature = "defects")]
+    pub(super) fn with_id(self, id: u64) -> Self {
+        Self { id, ..self }
+    }
+
+    /// Hands `outcome` to the joined call's connection. A connection that
+    /// closed no longer needs it.
+    pub(super) fn answer(self, outcome: &Outcome) {
+        let _ = self.tx.send((self.id, outcome.clone()));
+    }
 }
 
 impl DedupStore {
     /// An empty store keeping at most `capacity` finished outcomes.
     pub fn new(capacity: usize) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(DedupWindow::new(capacity))),
+            inner: Arc::new(SyncMutex::new(DedupWindow::new(capacity))),
         }
     }
 
@@ -234,10 +270,11 @@ impl DedupStore {
         self.lock().is_empty()
     }
 
-    /// The window. Nothing panics while holding it, and a poisoned lock
-    /// still holds a consistent window, so poisoning is ignored.
-    pub(super) fn lock(&self) -> MutexGuard<'_, DedupWindow<super::server::Joiner>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The window, for one synchronous step (never held across an
+    /// `.await`). Nothing panics while holding it, and a poisoned lock still
+    /// holds a consistent window, so poisoning is recovered.
+    pub(super) fn lock(&self) -> SyncMutexGuard<'_, DedupWindow<Joiner>> {
+        self.inner.lock()
     }
 }
 

@@ -7,6 +7,11 @@
 //! ([`session`]: envelopes in, actions out, no I/O, no clock) plus the
 //! server's de-duplication window ([`dedup`]). Thin async drivers
 //! ([`serve`], [`Client`]) move frames and time between them and the network.
+//! The one place where the server's connections meet, keyed calls through
+//! the shared window ([`keyed`]), is written against the task facade and
+//! raced by shuttle (`models/rpc_dedup.rs`); the rest is checked by the
+//! simulator under faults (see [`sync::task`](crate::sync::task) for the
+//! rule).
 //!
 //! **When.** Service-to-service calls between Rust programs, where a compact
 //! binary encoding and precise failure semantics matter more than
@@ -98,6 +103,9 @@
 //! use heddle::wire::binary::{Refusal, RemoteError};
 //! use tokio_util::sync::CancellationToken;
 //!
+//! # // Not under shuttle: the server's de-duplication window is on the task
+//! # // facade, whose primitives exist only inside a model there.
+//! # #[cfg(not(feature = "shuttle"))]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 //! let router = Router::new()
@@ -130,6 +138,7 @@
 //! # Ok(())
 //! # })
 //! # }
+//! # #[cfg(feature = "shuttle")] fn main() {}
 //! ```
 
 pub mod client;
@@ -137,6 +146,7 @@ mod conn;
 pub mod dedup;
 #[cfg(feature = "defects")]
 pub mod defects;
+pub mod keyed;
 pub mod metrics;
 pub mod server;
 pub mod session;

@@ -8,6 +8,7 @@
 use super::dedup::{DedupStore, Outcome};
 #[cfg(feature = "defects")]
 use super::defects::ServerDefect;
+use super::keyed::Port;
 use super::metrics;
 use super::session::{Phase, ServerAction, ServerSession};
 use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
@@ -23,17 +24,15 @@ use std::future::Future;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-use tracing::Instrument;
-// The RPC runs on tokio and turmoil, never inside a loom or shuttle model.
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// A boxed handler future.
 type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -258,14 +257,6 @@ pub trait Observer: Send + Sync {
     fn closed(&self, conn: u64);
 }
 
-/// Answers a duplicate that joined a running execution: the connection it
-/// arrived on, and its call id there.
-#[derive(Debug)]
-pub struct Joiner {
-    tx: mpsc::UnboundedSender<(u64, Outcome)>,
-    id: u64,
-}
-
 struct Shared {
     router: Router,
     config: ServerConfig,
@@ -274,18 +265,19 @@ struct Shared {
 }
 
 impl Shared {
-    /// The de-duplication window, locked, for an event about a keyed call;
-    /// `None` for an unkeyed one (which never touches the window, so it
-    /// takes no lock) and in the no-dedup defect.
-    fn window(
-        &self,
-        keyed: bool,
-    ) -> Option<std::sync::MutexGuard<'_, super::dedup::DedupWindow<Joiner>>> {
+    /// A connection's port to the de-duplication window (none in the
+    /// no-dedup defect).
+    fn port(&self) -> Port {
         #[cfg(feature = "defects")]
         if self.config.planted(ServerDefect::NoDedup) {
-            return None;
+            return Port::new(None);
         }
-        keyed.then(|| self.store.lock())
+        let port = Port::new(Some(self.store.clone()));
+        #[cfg(feature = "defects")]
+        if self.config.planted(ServerDefect::JoinWrongId) {
+            return port.planted_join_wrong_id();
+        }
+        port
     }
 }
 
@@ -301,6 +293,9 @@ impl Shared {
 /// use heddle::net::{Addr, Listener, Network, Tokio};
 /// use tokio_util::sync::CancellationToken;
 ///
+/// # // Not under shuttle: the server's de-duplication window is on the task
+/// # // facade, whose primitives exist only inside a model there.
+/// # #[cfg(not(feature = "shuttle"))]
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
 /// let router = Router::new().route("add", |(a, b): (i64, i64)| async move { Ok::<_, String>(a + b) });
@@ -319,6 +314,7 @@ impl Shared {
 /// # Ok(())
 /// # })
 /// # }
+/// # #[cfg(feature = "shuttle")] fn main() {}
 /// ```
 pub async fn serve<L: Listener>(
     listener: L,
@@ -377,8 +373,8 @@ struct Conn<'a> {
     /// This connection's number, for the [`Observer`].
     conn: u64,
     session: ServerSession,
-    join_tx: mpsc::UnboundedSender<(u64, Outcome)>,
-    join_rx: mpsc::UnboundedReceiver<(u64, Outcome)>,
+    /// Keyed calls go through the window shared with the other connections.
+    port: Port,
     /// Handlers that did not finish at once, run as tasks.
     running: JoinSet<Outcome>,
     /// Task id → (call id, idempotency key, start), to answer the call
@@ -402,20 +398,7 @@ impl Conn<'_> {
                 if let (Some(o), Envelope::Call(call)) = (&self.shared.config.observer, &envelope) {
                     o.accepted(self.conn, call.id, call.trace);
                 }
-                let keyed = matches!(
-                    &envelope,
-                    Envelope::Call(Call {
-                        idempotency_key: Some(_),
-                        ..
-                    })
-                );
-                let mut window = self.shared.window(keyed);
-                let join_tx = &self.join_tx;
-                self.session
-                    .on_envelope(envelope, window.as_deref_mut(), |id| Joiner {
-                        tx: join_tx.clone(),
-                        id,
-                    })
+                self.port.on_envelope(&mut self.session, envelope)
             }
             Err(e) => {
                 self.broken = Some(End::Malformed(e));
@@ -487,22 +470,7 @@ impl Conn<'_> {
     }
 
     fn on_done(&mut self, id: u64, key: Option<u128>, outcome: Outcome) {
-        let (reply, joined) = {
-            let mut window = self.shared.window(key.is_some());
-            self.session
-                .on_executed(id, key, outcome, window.as_deref_mut())
-        };
-        if let Envelope::Reply(Reply { outcome, .. }) = &reply {
-            for j in joined {
-                #[cfg(feature = "defects")]
-                let j = match self.shared.config.planted(ServerDefect::JoinWrongId) {
-                    true => Joiner { id, ..j },
-                    false => j,
-                };
-                // A closed connection no longer needs its answer.
-                let _ = j.tx.send((j.id, outcome.clone()));
-            }
-        }
+        let reply = self.port.on_executed(&mut self.session, id, key, outcome);
         self.send(reply);
     }
 
@@ -562,9 +530,7 @@ impl Protocol for Conn<'_> {
             Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
                 Event::Task(done)
             }
-            Some(joined) = self.join_rx.recv() => Event::Joined(joined),
-            // `join_rx` never ends: this connection holds a sender.
-            else => std::future::pending().await,
+            joined = self.port.joined() => Event::Joined(joined),
         }
     }
 
@@ -572,7 +538,7 @@ impl Protocol for Conn<'_> {
         if let Some(done) = self.running.try_join_next_with_id() {
             return Some(Event::Task(done));
         }
-        self.join_rx.try_recv().ok().map(Event::Joined)
+        self.port.try_joined().map(Event::Joined)
     }
 
     fn on_event(&mut self, event: Event, out: &mut Vec<u8>) -> Flow<End> {
@@ -641,13 +607,11 @@ async fn connection<S: Stream>(
     let config = &shared.config;
     let (rd, mut wr) = tokio::io::split(stream);
     let mut reader = FrameReader::new(rd, config.codec);
-    let (join_tx, join_rx) = mpsc::unbounded_channel::<(u64, Outcome)>();
     let mut c = Conn {
         shared,
         conn: shared.next_conn.fetch_add(1, Relaxed),
         session: config.session(),
-        join_tx,
-        join_rx,
+        port: shared.port(),
         running: JoinSet::new(),
         calls: BTreeMap::new(),
         gauged: 0,
