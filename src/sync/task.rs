@@ -36,8 +36,10 @@
 //!   does its I/O on tokio or turmoil in every build, so its own
 //!   bookkeeping that no model races (counters and flags, the client's
 //!   jitter generator behind a std lock held for one draw, its connection
-//!   slot behind a tokio lock held while connecting, the handler tasks of
-//!   one connection) uses `std::sync` and `tokio` directly, and runs
+//!   slot behind a tokio lock held while connecting, each client
+//!   connection's session, write queue and write half behind std locks
+//!   held for at most one non-blocking write, the handler tasks of one
+//!   connection) uses `std::sync` and `tokio` directly, and runs
 //!   unchanged under every engine feature; the simulator and the
 //!   integration tests check it. This paragraph is the only place that
 //!   exception is written down. Synchronous patterns (threads, no futures)
