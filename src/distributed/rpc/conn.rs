@@ -4,8 +4,9 @@
 //! **What.** A caller registers its call with the [`ClientSession`] and
 //! queues the call's frame itself ([`Shared::send`]), under one short lock
 //! that is never held across an `.await`. A **lone caller** (no other call
-//! waiting and nothing queued or being written) also writes its frame
-//! itself, at once, without waiting: one non-blocking write on the stream.
+//! waiting, nothing queued or being written, and at most one call answered
+//! by the task's last batch of replies) also writes its frame itself, at
+//! once, without waiting: one non-blocking write on the stream.
 //! Anything it could not write, and every frame queued while other calls
 //! are in flight, is written by the connection task, which batches what
 //! arrived together into one write. The connection task reads the replies,
@@ -66,6 +67,9 @@ struct State {
     end: Option<ConnectionEnd>,
     /// The connection task has stopped: no call may register.
     ended: bool,
+    /// Replies routed in the task's current batch, and in its last one.
+    answering: u32,
+    answered: u32,
 }
 
 impl State {
@@ -104,6 +108,8 @@ impl<S: crate::net::Stream> Shared<S> {
                 flushing: false,
                 end: None,
                 ended: false,
+                answering: 0,
+                answered: 0,
             }),
             writer: Mutex::new(writer),
             wake: Notify::new(),
@@ -131,7 +137,13 @@ impl<S: crate::net::Stream> Shared<S> {
         if state.ended || state.end.is_some() {
             return Err(SendError::Lost);
         }
-        let lone = state.session.waiting() == 0 && state.queue.is_empty() && !state.flushing;
+        // Alone: nothing waits, nothing is queued or being written, and the
+        // last batch of replies answered at most one call (when it answered
+        // many, their callers are about to call again: let the task batch).
+        let lone = state.session.waiting() == 0
+            && state.queue.is_empty()
+            && !state.flushing
+            && state.answered <= 1;
         binary::encode_frame(&self.codec, call, &mut state.queue).map_err(SendError::Encode)?;
         let now = state.now();
         if state.session.register(call.id, reply, now).is_some() {
@@ -271,6 +283,9 @@ impl<S: crate::net::Stream> Protocol for Task<S> {
         let mut state = lock(&self.shared.state);
         let now = state.now();
         let event = state.session.on_envelope_at(envelope, now);
+        if matches!(event, ClientEvent::Completed { .. }) {
+            state.answering += 1;
+        }
         drop(state);
         match event {
             ClientEvent::Completed { waiter, outcome } => {
@@ -290,6 +305,11 @@ impl<S: crate::net::Stream> Protocol for Task<S> {
                 }))
             }
         }
+    }
+
+    fn after_batch(&mut self) {
+        let mut state = lock(&self.shared.state);
+        state.answered = std::mem::take(&mut state.answering);
     }
 
     fn after_flush(&mut self, written: bool) {
