@@ -31,7 +31,7 @@ fn each_planted_defect_is_caught_by_its_invariant() {
     let cases = [
         (
             "ttl-only",
-            26,
+            22,
             "fenced-writes",
             "the resource accepted token",
         ),

@@ -74,3 +74,66 @@ fn the_trace_shows_the_pause() {
     let svg = heddle_sim::views::svg(&o);
     assert!(svg.contains("<title>paused</title>"), "the SVG shades it");
 }
+
+/// The pause is a freeze, not a cut link (patched turmoil,
+/// `vendor/turmoil/HEDDLE.md`): a host whose software wakes every 100 ms
+/// does not wake at all while paused; after the resume its overdue timer
+/// fires at once, and its own clock has jumped by the pause, as a process
+/// waking from a GC pause sees. With the links merely held (the pause
+/// before the patch) it went on waking every 100 ms throughout.
+#[test]
+fn a_paused_host_runs_nothing_and_wakes_with_its_clock_jumped() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    // (world time, the host's own clock since it started), per wake.
+    let wakes: Arc<Mutex<Vec<(Duration, Duration)>>> = Arc::default();
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(10))
+        .tick_duration(Duration::from_millis(1))
+        .build();
+    let log = Arc::clone(&wakes);
+    sim.host("sleeper", move || {
+        let log = Arc::clone(&log);
+        async move {
+            let start = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let world = turmoil::sim_elapsed().unwrap_or_default();
+                log.lock().expect("log").push((world, start.elapsed()));
+            }
+        }
+    });
+    let ms = Duration::from_millis;
+    while sim.elapsed() < ms(1000) {
+        sim.step().expect("steps");
+    }
+    sim.pause("sleeper");
+    assert!(sim.is_host_paused("sleeper"));
+    while sim.elapsed() < ms(3000) {
+        sim.step().expect("steps");
+    }
+    sim.resume("sleeper");
+    while sim.elapsed() < ms(3500) {
+        sim.step().expect("steps");
+    }
+    let wakes = wakes.lock().expect("log").clone();
+    let during: Vec<_> = wakes
+        .iter()
+        .filter(|(w, _)| *w > ms(1001) && *w < ms(3000))
+        .collect();
+    assert!(during.is_empty(), "woke while paused: {during:?}");
+    let (world, own) = *wakes
+        .iter()
+        .find(|(w, _)| *w >= ms(3000))
+        .expect("wakes after the resume");
+    assert!(
+        world <= ms(3002),
+        "the overdue timer fires at once: {world:?}"
+    );
+    // Its clock jumped with the world's: no lag, no skew.
+    assert!(
+        own.abs_diff(world) <= ms(2),
+        "own clock {own:?} vs world {world:?}"
+    );
+    assert!(wakes.len() >= 10 + 4, "it runs before and after: {wakes:?}");
+}
