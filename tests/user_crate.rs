@@ -132,6 +132,13 @@ fn shuttle_catches_the_buggy_type_and_its_replay_command_reproduces_it() {
         ],
     );
     assert!(text.contains("lost update"), "{text}");
+    // Two failing tests in one binary: each report carries its own
+    // schedule (shuttle's panic hook is process-wide; a search that read
+    // its own directory found nothing when the hook wrote elsewhere).
+    assert!(
+        !text.contains("'<schedule>'"),
+        "a failure without its schedule:\n{text}"
+    );
     assert!(
         text.contains(&format!(
             "cargo test --release -p {USER_CRATE} --features heddle/shuttle --test tally -- --exact buggy_tally"

@@ -5,10 +5,10 @@ use super::Model;
 use super::replay::{Invocation, shell_quote};
 use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Scheduler};
 use shuttle::{Config, FailurePersistence, Runner};
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Replays one schedule instead of searching.
 pub const REPLAY: &str = "HEDDLE_SHUTTLE_REPLAY";
@@ -28,14 +28,17 @@ where
     let n = model.iterations_for(super::DEFAULT_ITERATIONS);
     let dir = schedule_dir();
     let f = Arc::new(f);
+    // One search at a time in a process, so that the schedule a failure
+    // leaves in the shared directory is this search's.
+    let _alone = SEARCHES.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = schedules(dir);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         super::log::with_subscriber(|| {
-            pct_unless_sequential(model, n, &dir, &f);
-            search(RandomScheduler::new(n), &dir, &f);
+            pct_unless_sequential(model, n, dir, &f);
+            search(RandomScheduler::new(n), dir, &f);
         })
     }));
-    let schedule = read_schedule(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
+    let schedule = take_new_schedule(dir, &before);
     if let Err(payload) = outcome {
         let msg = crate::panic::message(payload.as_ref());
         panic!("{}", report(&msg, schedule.as_deref()));
@@ -79,27 +82,45 @@ where
     Runner::new(scheduler, config).run(move || g())
 }
 
-/// A fresh directory for shuttle to write the failing schedule into.
-fn schedule_dir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "heddle-shuttle-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Relaxed)
-    ));
-    // If this fails shuttle falls back to printing the schedule to stderr.
-    let _ = std::fs::create_dir_all(&dir);
-    dir
+/// Serialises the searches of one process (see [`schedule_dir`]).
+static SEARCHES: Mutex<()> = Mutex::new(());
+
+/// The directory shuttle writes failing schedules into: one per process.
+/// shuttle installs its panic hook, which writes the schedule, once per
+/// process with the configuration of the first search, so every search
+/// must name the same directory: with one per search, the schedule of a
+/// failure in a later test landed in the first test's directory (or
+/// nowhere, once that test had removed it), and the report of the failing
+/// test had no schedule to print.
+fn schedule_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("heddle-shuttle-{}", std::process::id()));
+        // If this fails shuttle falls back to printing the schedule to stderr.
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    })
 }
 
-/// The last schedule shuttle wrote (`scheduleNNN.txt`, numbered in order).
-fn read_schedule(dir: &Path) -> Option<String> {
-    let last = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .max()?;
-    std::fs::read_to_string(last).ok()
+/// The schedule files in `dir` (`scheduleNNN.txt`, numbered in order).
+fn schedules(dir: &Path) -> BTreeSet<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// The last non-empty schedule written since `before`, removed once read.
+fn take_new_schedule(dir: &Path, before: &BTreeSet<PathBuf>) -> Option<String> {
+    let mut schedule = None;
+    for path in schedules(dir).difference(before) {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && !text.trim().is_empty()
+        {
+            schedule = Some(text);
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    schedule
 }
 
 fn report(msg: &str, schedule: Option<&str>) -> String {
