@@ -27,27 +27,34 @@
 //!   bound and the hung-task tests (loom build: where `broken` exists and
 //!   tokio is the task engine).
 
-#[cfg(not(feature = "loom"))]
-mod raced {
-    use heddle::check;
-    use heddle::concurrency::async_tasks::{CancellationToken, Options, TaskError, run_all};
-    use heddle::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-    use heddle::sync::task::{self, Arc};
+/// What both kinds of test share: the task and runner types, the limit,
+/// the real `run_all` as a [`Runner`](common::Runner).
+mod common {
+    use heddle::concurrency::async_tasks::{Options, TaskError, run_all};
     use std::future::Future;
     use std::num::NonZeroUsize;
     use std::pin::Pin;
 
-    type Outcomes = Vec<Result<u64, TaskError<String>>>;
-    type BoxTask = Pin<Box<dyn Future<Output = Result<u64, String>> + Send>>;
-    pub(super) type Runner = fn(Vec<BoxTask>, Options) -> Pin<Box<dyn Future<Output = Outcomes>>>;
+    pub type Outcomes = Vec<Result<u64, TaskError<String>>>;
+    pub type BoxTask = Pin<Box<dyn Future<Output = Result<u64, String>> + Send>>;
+    pub type Runner = fn(Vec<BoxTask>, Options) -> Pin<Box<dyn Future<Output = Outcomes>>>;
 
-    fn limit(n: usize) -> Options {
+    pub fn limit(n: usize) -> Options {
         Options::new(NonZeroUsize::new(n).expect("non-zero"))
     }
 
-    fn correct(tasks: Vec<BoxTask>, opts: Options) -> Pin<Box<dyn Future<Output = Outcomes>>> {
+    pub fn correct(tasks: Vec<BoxTask>, opts: Options) -> Pin<Box<dyn Future<Output = Outcomes>>> {
         Box::pin(async move { run_all(tasks, &opts).await })
     }
+}
+
+#[cfg(not(feature = "loom"))]
+mod raced {
+    use super::common::{BoxTask, Runner, correct, limit};
+    use heddle::check;
+    use heddle::concurrency::async_tasks::{CancellationToken, TaskError, run_all};
+    use heddle::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use heddle::sync::task::{self, Arc};
 
     /// Tasks in flight now, the most ever, and how many started.
     #[derive(Default)]
@@ -135,7 +142,11 @@ mod raced {
     #[cfg(feature = "shuttle")]
     mod broken {
         use super::*;
+        use crate::common::Outcomes;
+        use heddle::concurrency::async_tasks::Options;
         use heddle::concurrency::async_tasks::broken::{completion_order, join_all};
+        use std::future::Future;
+        use std::pin::Pin;
 
         fn by_completion(
             tasks: Vec<BoxTask>,
@@ -164,32 +175,21 @@ mod raced {
 
 #[cfg(not(feature = "shuttle"))]
 mod paused {
-    use heddle::concurrency::async_tasks::{CancellationToken, Options, TaskError, run_all};
-    use std::future::Future;
-    use std::num::NonZeroUsize;
-    use std::pin::Pin;
+    use heddle::concurrency::async_tasks::{CancellationToken, TaskError, run_all};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::time::Duration;
     use tokio::time::{Instant, sleep};
 
-    type Outcomes = Vec<Result<u64, TaskError<String>>>;
-    type BoxTask = Pin<Box<dyn Future<Output = Result<u64, String>> + Send>>;
-    type Runner = fn(Vec<BoxTask>, Options) -> Pin<Box<dyn Future<Output = Outcomes>>>;
+    use super::common::{BoxTask, Outcomes, Runner, correct, limit};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
-    fn limit(n: usize) -> Options {
-        Options::new(NonZeroUsize::new(n).expect("non-zero"))
-    }
-
-    fn correct(tasks: Vec<BoxTask>, opts: Options) -> Pin<Box<dyn Future<Output = Outcomes>>> {
-        Box::pin(async move { run_all(tasks, &opts).await })
-    }
-
-    /// Counts tasks in flight and remembers the maximum.
+    /// Counts tasks in flight and remembers the maximum (on std atomics:
+    /// under loom the facade's are loom's, which live only inside a model;
+    /// the raced tests' gauge is on the facade's, for shuttle).
     #[derive(Default)]
     struct Gauge {
         now: AtomicUsize,
@@ -345,7 +345,9 @@ mod paused {
     #[cfg(feature = "loom")]
     mod broken {
         use super::*;
+        use heddle::concurrency::async_tasks::Options;
         use heddle::concurrency::async_tasks::broken::join_all;
+        use std::pin::Pin;
 
         fn guide(tasks: Vec<BoxTask>, _opts: Options) -> Pin<Box<dyn Future<Output = Outcomes>>> {
             Box::pin(join_all(tasks))
