@@ -207,21 +207,21 @@ async fn tagged<F, T, E>(slot: usize, task: F, timeout: Option<Duration>) -> Tag
 where
     F: Future<Output = Result<T, E>>,
 {
-    let outcome = match catch_panic(with_timeout(task, timeout)).await {
-        Ok(outcome) => outcome,
-        Err(message) => Err(TaskError::Panicked(message)),
-    };
-    (slot, outcome)
+    (slot, catch_panic(with_timeout(task, timeout)).await)
 }
 
-/// Polls `future`, turning a panic inside it into `Err(message)`.
-async fn catch_panic<F: Future>(future: F) -> Result<F::Output, String> {
+/// Polls `future`, turning a panic inside it into [`TaskError::Panicked`].
+async fn catch_panic<F, T, E>(future: F) -> Result<T, TaskError<E>>
+where
+    F: Future<Output = Result<T, TaskError<E>>>,
+{
     let mut future = pin!(future);
     std::future::poll_fn(move |cx| {
         match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(crate::panic::message(payload.as_ref()))),
+            Ok(poll) => poll,
+            Err(payload) => Poll::Ready(Err(TaskError::Panicked(crate::panic::message(
+                payload.as_ref(),
+            )))),
         }
     })
     .await
