@@ -15,7 +15,10 @@
 //!
 //! Contestants: `raw_direct` (the bench's: a `u32` length + 16 bytes out,
 //! `u32` length + 8 bytes back, the client owning the stream),
-//! `heddle_idempotent` and `heddle_keyed` (default configurations).
+//! `heddle_idempotent` and `heddle_keyed` (default configurations), and
+//! `lock` (one `LockClient::acquire` + `release` per iteration against a
+//! lock server whose token mark is a `DurableCounter` in a temporary
+//! directory: the `lock` bench's cycle).
 
 use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
 use heddle::net::{Addr, Network, Tokio};
@@ -101,6 +104,43 @@ async fn heddle(n: u64, keyed: bool) {
     server.await.expect("server task").expect("server");
 }
 
+async fn lock(n: u64) {
+    use heddle::distributed::lock::{
+        LockClient, LockClientConfig, LockConfig, LockService, lock_service,
+    };
+    use heddle::storage::{DurableCounter, Files};
+    let dir = std::env::temp_dir().join(format!("heddle-lock-count-{}", std::process::id()));
+    let counter = DurableCounter::open(Files::open(&dir).await.expect("dir"), "fencing")
+        .await
+        .expect("counter");
+    let service = LockService::start(counter, LockConfig::default())
+        .await
+        .expect("service");
+    let listener = Tokio.bind(&Addr::new("127.0.0.1", 0)).await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(serve(
+        listener,
+        lock_service(service),
+        ServerConfig::new(b"t".to_vec()),
+        stop.clone(),
+    ));
+    let rpc = Client::new(
+        Tokio,
+        Addr::new("127.0.0.1", port),
+        ClientConfig::new(b"t".to_vec()),
+    );
+    let locks = LockClient::new(rpc.clone(), 1, LockClientConfig::default());
+    for _ in 0..n {
+        let lease = locks.acquire("count").await.expect("acquire");
+        locks.release(lease).await.expect("release");
+    }
+    rpc.close().await;
+    stop.cancel();
+    server.await.expect("server task").expect("server");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let contestant = args.next().unwrap_or_else(|| "heddle_idempotent".into());
@@ -114,6 +154,7 @@ fn main() {
             "raw_direct" => raw_direct(n).await,
             "heddle_idempotent" => heddle(n, false).await,
             "heddle_keyed" => heddle(n, true).await,
+            "lock" => lock(n).await,
             other => panic!("unknown contestant {other}"),
         }
     });

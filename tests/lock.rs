@@ -77,16 +77,19 @@ fn rpc(host: &str, seed: u64) -> Client<Turmoil> {
     )
 }
 
-fn locks(owner: u64) -> LockClient<Turmoil> {
-    let config = LockClientConfig {
+fn config(owner: u64) -> LockClientConfig {
+    LockClientConfig {
         ttl: TTL,
         renew_every: Duration::from_millis(500),
         margin: Duration::from_millis(100),
         acquire_timeout: Duration::from_secs(20),
         backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(200)),
         seed: Some(owner),
-    };
-    LockClient::new(rpc("locks", owner), owner, config)
+    }
+}
+
+fn locks(owner: u64) -> LockClient<Turmoil> {
+    LockClient::new(rpc("locks", owner), owner, config(owner))
 }
 
 async fn write(
@@ -141,6 +144,35 @@ fn leases_are_exclusive_renewed_and_fenced() -> turmoil::Result {
                 seen: second.token()
             })
         );
+        Ok(())
+    });
+    sim.run()
+}
+
+#[test]
+fn a_lease_taken_between_renewal_ticks_is_renewed_on_its_own_time() -> turmoil::Result {
+    // One renewal task serves all of a client's leases. Renewed every 1.5 s
+    // and trusted for 1.9 s after each request: a lease renewed at the
+    // task's next tick after its own due time instead (up to 1.5 s late)
+    // would run out.
+    let mut sim = sim(Mark::Durable, 4);
+    sim.client("clients", async {
+        let config = LockClientConfig {
+            renew_every: Duration::from_millis(1500),
+            ..config(1)
+        };
+        let a = LockClient::new(rpc("locks", 1), 1, config);
+        let first = a.acquire("one").await?; // the task's timer: due at +1.5 s
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let second = a.acquire("two").await?; // due 1 s after the timer
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            assert!(first.is_valid(), "the first lease ran out");
+            assert!(second.is_valid(), "the second lease ran out");
+        }
+        a.release(first).await?;
+        tokio::time::sleep(TTL * 2).await;
+        assert!(second.is_valid(), "the second lease ran out");
         Ok(())
     });
     sim.run()

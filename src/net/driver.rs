@@ -229,14 +229,17 @@ where
     // One timer for the connection's life, re-armed only when it fires:
     // frames only move `last_frame`, so a busy connection costs no timer
     // operations per frame.
+    // Without an idle limit the timer is never polled and frames read no
+    // clock; without a shutdown token its branch is never polled.
     let mut last_frame = Instant::now();
     let far = Duration::from_secs(86_400 * 365);
+    let mut timed = protocol.idle_limit().is_some();
     let idle = tokio::time::sleep_until(last_frame + protocol.idle_limit().unwrap_or(far));
     tokio::pin!(idle);
     let never = CancellationToken::new();
     let stopping = shutdown.unwrap_or(&never).cancelled();
     tokio::pin!(stopping);
-    let mut stopped = false;
+    let mut stopped = shutdown.is_none();
     while l.reading || protocol.busy() {
         tokio::select! {
             biased;
@@ -252,9 +255,17 @@ where
             }
             frame = reader.next(), if l.reading => match frame {
                 Ok(Some(bytes)) => {
-                    last_frame = Instant::now();
+                    if timed {
+                        last_frame = Instant::now();
+                    }
                     let flow = protocol.on_frame(&bytes, &mut l.out);
                     l.apply(flow);
+                    if !timed && protocol.idle_limit().is_some() {
+                        // A limit appeared: count it from this frame.
+                        timed = true;
+                        last_frame = Instant::now();
+                        idle.as_mut().reset(last_frame);
+                    }
                 }
                 Ok(None) => match protocol.on_peer_closed() {
                     Ok(()) => l.reading = false,
@@ -265,9 +276,9 @@ where
                     l.fail(end);
                 }
             },
-            () = &mut idle, if l.reading && !protocol.busy() => {
+            () = &mut idle, if timed && l.reading && !protocol.busy() => {
                 match protocol.idle_limit().map(|limit| last_frame + limit) {
-                    None => idle.as_mut().reset(Instant::now() + far),
+                    None => timed = false,
                     Some(due) if Instant::now() < due => idle.as_mut().reset(due),
                     Some(_) => {
                         let end = protocol.on_idle();

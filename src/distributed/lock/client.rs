@@ -4,8 +4,9 @@
 //!
 //! **What.** [`LockClient::acquire`] asks the service for a lease, retrying
 //! with capped, fully jittered backoff while another owner holds it, until
-//! [`LockClientConfig::acquire_timeout`]. The [`Lease`] it returns renews
-//! itself in a background task every [`LockClientConfig::renew_every`] and
+//! [`LockClientConfig::acquire_timeout`]. The [`Lease`] it returns is
+//! renewed in the background every [`LockClientConfig::renew_every`] (one
+//! task and one timer per client, however many leases it holds) and
 //! knows, from the *local* time its request was sent, when it must stop
 //! trusting the lease: [`Lease::is_valid`] turns false at
 //! `sent + granted ttl - margin` unless a renewal extended it, and as soon as the
@@ -50,17 +51,17 @@
 
 use super::machine::{Owner, Reply, Token};
 use super::protocol::{self, Acquire, Release, Renew};
+use super::renewal::Renewals;
 use crate::distributed::rpc::{Client, RpcError};
 use crate::net::Network;
 use crate::resilience::retry::Backoff;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::{Acquire as Load, Release as Store};
+use std::sync::atomic::Ordering::Acquire as Load;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// How a [`LockClient`] asks for, keeps and gives up leases.
 #[derive(Debug, Clone)]
@@ -138,34 +139,48 @@ pub struct LockClient<N: Network> {
     owner: Owner,
     config: LockClientConfig,
     rng: Mutex<SmallRng>,
+    renewals: Arc<Renewals>,
 }
 
-/// A held lease. Renews itself until released or dropped.
+impl<N: Network> Drop for LockClient<N> {
+    fn drop(&mut self) {
+        self.renewals.close();
+    }
+}
+
+/// A held lease. Renewed in the background until released or dropped.
 #[derive(Debug)]
 pub struct Lease {
     lock: String,
     token: Token,
     state: Arc<LeaseState>,
-    stop: CancellationToken,
+    renewals: Arc<Renewals>,
+    /// The lease's entry in the renewal schedule.
+    id: u64,
 }
 
+/// What a lease and its renewals share.
 #[derive(Debug)]
-struct LeaseState {
+pub(super) struct LeaseState {
     /// The local instant after which the lease must not be trusted.
     valid_until: Mutex<Instant>,
-    /// The service said the lease is gone.
-    lost: AtomicBool,
+    /// The service said the lease is gone (or it ran out unrenewed).
+    pub(super) lost: AtomicBool,
 }
 
 impl LeaseState {
-    fn valid_until(&self) -> Instant {
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost.load(Load)
+    }
+
+    pub(super) fn valid_until(&self) -> Instant {
         *self
             .valid_until
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn extend(&self, until: Instant) {
+    pub(super) fn extend(&self, until: Instant) {
         let mut v = self
             .valid_until
             .lock()
@@ -189,7 +204,7 @@ impl Lease {
     /// has not passed and the service has not said it is gone. Check it
     /// before each piece of work; the token protects what slips through.
     pub fn is_valid(&self) -> bool {
-        !self.state.lost.load(Load) && Instant::now() < self.state.valid_until()
+        !self.state.is_lost() && Instant::now() < self.state.valid_until()
     }
 
     /// The local instant after which the lease is not valid (unless renewed).
@@ -200,7 +215,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.stop.cancel();
+        self.renewals.forget(self.id);
     }
 }
 
@@ -212,11 +227,13 @@ impl<N: Network> LockClient<N> {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_os_rng(),
         };
+        let renewals = Renewals::new(config.renew_every, config.margin);
         Self {
             rpc,
             owner,
             config,
             rng: Mutex::new(rng),
+            renewals,
         }
     }
 
@@ -257,7 +274,7 @@ impl<N: Network> LockClient<N> {
     /// here (the lock is free of it either way), but the answer says so:
     /// work done under it since its deadline was not protected by it.
     pub async fn release(&self, lease: Lease) -> Result<Released, LockError> {
-        lease.stop.cancel();
+        self.renewals.forget(lease.id);
         let args = Release {
             lock: lease.lock.clone(),
             owner: self.owner,
@@ -274,81 +291,32 @@ impl<N: Network> LockClient<N> {
         }
     }
 
-    /// A lease of `ttl` granted for a request sent at `sent`, renewing
-    /// itself.
+    /// A lease of `ttl` granted for a request sent at `sent`, renewed in
+    /// the background.
     fn hold(&self, lock: &str, token: Token, ttl: Duration, sent: Instant) -> Lease {
         let state = Arc::new(LeaseState {
             valid_until: Mutex::new(sent + self.trusted(ttl)),
             lost: AtomicBool::new(false),
         });
-        let stop = CancellationToken::new();
-        tokio::spawn(renew(
-            self.rpc.clone(),
-            Renewal {
-                args: Renew {
-                    lock: lock.to_owned(),
-                    owner: self.owner,
-                    token,
-                    ttl_ms: millis(self.config.ttl),
-                },
-                every: self.config.renew_every,
-                margin: self.config.margin,
-            },
-            Arc::clone(&state),
-            stop.clone(),
-        ));
+        let renew = Renew {
+            lock: lock.to_owned(),
+            owner: self.owner,
+            token,
+            ttl_ms: millis(self.config.ttl),
+        };
+        let id = self.renewals.hold(&self.rpc, renew, Arc::clone(&state));
         Lease {
             lock: lock.to_owned(),
             token,
             state,
-            stop,
+            renewals: Arc::clone(&self.renewals),
+            id,
         }
     }
 
     /// How long after sending a request a lease of `ttl` may be trusted.
     fn trusted(&self, ttl: Duration) -> Duration {
         ttl.saturating_sub(self.config.margin)
-    }
-}
-
-/// What the background renewal sends, and how often.
-struct Renewal {
-    args: Renew,
-    every: Duration,
-    margin: Duration,
-}
-
-/// Renews the lease until it is released, dropped or lost. A renewal that
-/// fails to reach the service is tried again at the next tick; the lease's
-/// local deadline runs out on its own if none gets through.
-async fn renew<N: Network>(
-    rpc: Client<N>,
-    renewal: Renewal,
-    state: Arc<LeaseState>,
-    stop: CancellationToken,
-) {
-    let mut tick = tokio::time::interval_at(Instant::now() + renewal.every, renewal.every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if Instant::now() >= state.valid_until() {
-            state.lost.store(true, Store);
-            return;
-        }
-        let sent = Instant::now();
-        match rpc.call_idempotent(protocol::RENEW, &renewal.args).await {
-            Ok(Reply::Renewed { ttl }) => state.extend(sent + ttl.saturating_sub(renewal.margin)),
-            Ok(_) => {
-                tracing::debug!(lock = %renewal.args.lock, token = renewal.args.token, "lease lost");
-                state.lost.store(true, Store);
-                return;
-            }
-            Err(e) => tracing::debug!(error = %e, "lease renewal failed; retrying"),
-        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod client;
 pub mod fenced;
 pub mod machine;
 pub mod protocol;
+mod renewal;
 pub mod server;
 
 pub use client::{Lease, LockClient, LockClientConfig, LockError, Released};

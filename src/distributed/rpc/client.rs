@@ -5,8 +5,7 @@
 //! See the [module header](super) for the protocol and its guarantees, and
 //! [`serve`](super::serve) for an example.
 
-use super::conn::{SendError, Shared};
-use super::dedup::Outcome;
+use super::conn::{Answer, SendError, Shared, Waiter};
 #[cfg(feature = "defects")]
 use super::defects::ClientDefect;
 use super::metrics;
@@ -169,7 +168,16 @@ struct Inner<N: Network> {
     /// and after [`Client::close`]. Locked across connecting, so concurrent
     /// callers share one connection attempt.
     connection: tokio::sync::Mutex<Option<Arc<Shared<N::Stream>>>>,
+    /// The same connection behind a short std lock: a call on a live
+    /// connection takes it from here without the async lock.
+    current: Mutex<Option<Arc<Shared<N::Stream>>>>,
     closed: AtomicBool,
+}
+
+impl<N: Network> Inner<N> {
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<Arc<Shared<N::Stream>>>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl<N: Network> Drop for Inner<N> {
@@ -263,6 +271,7 @@ impl<N: Network> Client<N> {
                 config,
                 next_id: AtomicU64::new(1),
                 connection: tokio::sync::Mutex::new(None),
+                current: Mutex::new(None),
                 closed: AtomicBool::new(false),
             }),
         }
@@ -296,7 +305,9 @@ impl<N: Network> Client<N> {
     /// [`RpcError::Closed`].
     pub async fn close(&self) {
         self.inner.closed.store(true, Relaxed);
-        if let Some(conn) = self.inner.connection.lock().await.take() {
+        let conn = self.inner.connection.lock().await.take();
+        self.inner.current().take();
+        if let Some(conn) = conn {
             conn.close(ConnectionEnd::Closed);
         }
     }
@@ -434,34 +445,29 @@ impl<N: Network> Client<N> {
             trace: Some(trace),
         };
         let (reply, answer) = oneshot::channel();
-        conn.send(&call, reply).map_err(|e| match e {
+        let timed = !inner.config.no_timeout();
+        conn.send(&call, reply, timed).map_err(|e| match e {
             SendError::Lost => AttemptError::Unavailable(Unavailable::ConnectionLost),
             SendError::Encode(e) => AttemptError::Encode(e),
         })?;
         // If this attempt is dropped before its answer (the call's overall
         // timeout, or the caller gave up), the connection forgets the call.
+        // The attempt timeout is the connection's to enforce (one timer for
+        // all its calls): it answers `TimedOut`, and ends itself if nothing
+        // at all arrived since the call was sent.
         let mut pending = Pending {
             conn: &conn,
             id: Some(id),
         };
-        let answer = if inner.config.no_timeout() {
-            answer.await
-        } else {
-            match tokio::time::timeout(inner.config.attempt_timeout, answer).await {
-                Ok(answer) => answer,
-                Err(_elapsed) => {
-                    ::metrics::counter!(metrics::CLIENT_TIMEOUTS).increment(1);
-                    // The connection decides whether it is dead.
-                    pending.id = None;
-                    conn.timed_out(id);
-                    return Err(AttemptError::Timeout);
-                }
-            }
-        };
+        let answer = answer.await;
         pending.id = None;
         match answer {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(remote)) => Err(AttemptError::Remote(remote)),
+            Ok(Answer::Reply(Ok(bytes))) => Ok(bytes),
+            Ok(Answer::Reply(Err(remote))) => Err(AttemptError::Remote(remote)),
+            Ok(Answer::TimedOut) => {
+                ::metrics::counter!(metrics::CLIENT_TIMEOUTS).increment(1);
+                Err(AttemptError::Timeout)
+            }
             Err(_dropped) => Err(AttemptError::Unavailable(Unavailable::ConnectionLost)),
         }
     }
@@ -469,6 +475,10 @@ impl<N: Network> Client<N> {
     /// The live connection, connecting first if needed.
     async fn connection(&self) -> Result<Arc<Shared<N::Stream>>, AttemptError> {
         let inner = &*self.inner;
+        let live = inner.current().as_ref().filter(|c| c.is_open()).cloned();
+        if let Some(conn) = live.filter(|_| !inner.closed.load(Relaxed)) {
+            return Ok(conn);
+        }
         let mut slot = inner.connection.lock().await;
         if inner.closed.load(Relaxed) {
             return Err(AttemptError::Closed);
@@ -491,6 +501,7 @@ impl<N: Network> Client<N> {
         );
         tokio::spawn(task);
         *slot = Some(Arc::clone(&conn));
+        *inner.current() = Some(Arc::clone(&conn));
         Ok(conn)
     }
 
@@ -538,7 +549,7 @@ impl<N: Network> Client<N> {
 }
 
 type Parts<S> = (
-    ClientSession<oneshot::Sender<Outcome>>,
+    ClientSession<Waiter>,
     FrameReader<tokio::io::ReadHalf<S>>,
     tokio::io::WriteHalf<S>,
 );

@@ -13,6 +13,18 @@
 //! routes them to their callers' oneshots and ends the connection (failing
 //! every waiting call) when the stream breaks, goes silent or is closed.
 //!
+//! **Timeouts.** Each call's attempt deadline is kept here, in send order
+//! (every call on a connection has the same attempt timeout, and the clock
+//! is read under the lock, so the queue is sorted), and the connection task
+//! keeps **one** timer for all of them: armed at the oldest deadline, or,
+//! with none waiting, one timeout from now (a deadline registered later is
+//! never earlier than that). A call that reaches its deadline unanswered is
+//! answered [`Answer::TimedOut`]. A per-call timer would cost a timer-wheel
+//! insertion and removal per call. Calls answered in time leave the queue
+//! as their replies arrive, so it holds only calls still waiting. While
+//! the task is blocked writing (a peer that stopped reading), deadlines are
+//! noticed when the write ends, within the write limit.
+//!
 //! **Why.** Before, every call went through a command channel to the
 //! connection task, which woke to write it: at one call in flight that was
 //! a channel send and a task wake-up per call that a raw length-prefixed
@@ -35,6 +47,7 @@ use crate::net::framed::FrameReader;
 use crate::wire::WireError;
 use crate::wire::binary::{self, CallRef, Envelope};
 use crate::wire::frame::FrameCodec;
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -42,6 +55,19 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::{Notify, oneshot};
+use tokio::time::{Instant, Sleep};
+
+/// What a caller waiting on the connection is told.
+#[derive(Debug)]
+pub(super) enum Answer {
+    /// The server's reply.
+    Reply(Outcome),
+    /// No reply by the attempt's deadline.
+    TimedOut,
+}
+
+/// Whoever waits for a call's answer.
+pub(super) type Waiter = oneshot::Sender<Answer>;
 
 /// Why a call could not be sent.
 #[derive(Debug)]
@@ -54,7 +80,7 @@ pub(super) enum SendError {
 
 /// What callers and the connection task share.
 struct State {
-    session: ClientSession<oneshot::Sender<Outcome>>,
+    session: ClientSession<Waiter>,
     /// The session's clock: it only asks whether anything arrived after a
     /// call was sent, so counting events orders them as a clock would.
     events: u64,
@@ -70,12 +96,24 @@ struct State {
     /// Replies routed in the task's current batch, and in its last one.
     answering: u32,
     answered: u32,
+    /// Attempt deadlines of calls sent, oldest first (see the module doc).
+    deadlines: VecDeque<(Instant, u64)>,
 }
 
 impl State {
     fn now(&mut self) -> u64 {
         self.events += 1;
         self.events
+    }
+
+    /// Drops the answered calls from the front of the deadline queue.
+    fn prune(&mut self) {
+        while let Some(&(_, id)) = self.deadlines.front() {
+            if self.session.is_waiting(id) {
+                break;
+            }
+            self.deadlines.pop_front();
+        }
     }
 }
 
@@ -85,6 +123,8 @@ pub(super) struct Shared<S> {
     writer: Mutex<WriteHalf<S>>,
     wake: Notify,
     codec: FrameCodec,
+    /// Every call's attempt timeout.
+    timeout: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -93,12 +133,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<S: crate::net::Stream> Shared<S> {
     /// A connection whose handshake completed, and its task (to spawn).
+    /// `timeout` is every call's attempt timeout; it also bounds writes.
     pub(super) fn start(
-        session: ClientSession<oneshot::Sender<Outcome>>,
+        session: ClientSession<Waiter>,
         reader: FrameReader<ReadHalf<S>>,
         writer: WriteHalf<S>,
         codec: FrameCodec,
-        write_limit: Duration,
+        timeout: Duration,
     ) -> (Arc<Self>, impl Future<Output = ()> + Send + 'static) {
         let shared = Arc::new(Self {
             state: Mutex::new(State {
@@ -110,12 +151,14 @@ impl<S: crate::net::Stream> Shared<S> {
                 ended: false,
                 answering: 0,
                 answered: 0,
+                deadlines: VecDeque::new(),
             }),
             writer: Mutex::new(writer),
             wake: Notify::new(),
             codec,
+            timeout,
         });
-        let task = run(Arc::clone(&shared), reader, write_limit);
+        let task = run(Arc::clone(&shared), reader, timeout);
         (shared, task)
     }
 
@@ -125,13 +168,16 @@ impl<S: crate::net::Stream> Shared<S> {
         !state.ended && state.end.is_none()
     }
 
-    /// Registers `call` (its outcome goes to `reply`) and sends its frame:
+    /// Registers `call` (its answer goes to `reply`) and sends its frame:
     /// written here and now when the caller is alone on the connection,
-    /// queued for the connection task otherwise.
+    /// queued for the connection task otherwise. With `timed`, the call is
+    /// answered [`Answer::TimedOut`] if no reply came within the attempt
+    /// timeout.
     pub(super) fn send(
         &self,
         call: &CallRef<'_>,
-        reply: oneshot::Sender<Outcome>,
+        reply: Waiter,
+        timed: bool,
     ) -> Result<(), SendError> {
         let mut state = lock(&self.state);
         if state.ended || state.end.is_some() {
@@ -153,6 +199,10 @@ impl<S: crate::net::Stream> Shared<S> {
             drop(state);
             self.wake.notify_one();
             return Err(SendError::Lost);
+        }
+        if timed {
+            let deadline = Instant::now() + self.timeout;
+            state.deadlines.push_back((deadline, call.id));
         }
         if lone {
             self.write_now(&mut state.queue);
@@ -188,18 +238,6 @@ impl<S: crate::net::Stream> Shared<S> {
             let _ = Pin::new(&mut *writer).poll_flush(&mut cx);
         }
         queue.drain(..written);
-    }
-
-    /// Call `id` timed out: forget it, and end the connection if nothing
-    /// arrived since it was sent.
-    pub(super) fn timed_out(&self, id: u64) {
-        let mut state = lock(&self.state);
-        let now = state.now();
-        if let Verdict::Reconnect = state.session.on_timeout(id, now) {
-            state.end.get_or_insert(ConnectionEnd::Silent);
-            drop(state);
-            self.wake.notify_one();
-        }
     }
 
     /// The caller of `id` gave up: forget it.
@@ -239,6 +277,16 @@ impl<S: crate::net::Stream> AsyncWrite for TaskWriter<'_, S> {
 /// The connection task as a [`Protocol`] for the shared driver.
 struct Task<S> {
     shared: Arc<Shared<S>>,
+    /// The one timer for every call's deadline (see the module doc).
+    timer: Pin<Box<Sleep>>,
+}
+
+/// What woke the connection task.
+enum Event {
+    /// Callers queued bytes or asked for an end.
+    Shared,
+    /// The timer: some deadline may have passed.
+    Deadline,
 }
 
 impl<S: crate::net::Stream> Task<S> {
@@ -247,22 +295,64 @@ impl<S: crate::net::Stream> Task<S> {
     fn due(state: &State) -> bool {
         state.end.is_some() || (!state.flushing && !state.queue.is_empty())
     }
+
+    /// Answers the calls whose deadline passed `TimedOut`, re-arms the
+    /// timer, and ends the connection if one of them heard nothing at all
+    /// since it was sent.
+    fn expire(&mut self) -> Flow<ConnectionEnd> {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        let mut silent = false;
+        let mut state = lock(&self.shared.state);
+        while let Some(&(deadline, id)) = state.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            state.deadlines.pop_front();
+            let at = state.now();
+            if let (Some(waiter), verdict) = state.session.on_timeout(id, at) {
+                silent |= verdict == Verdict::Reconnect;
+                expired.push(waiter);
+            }
+        }
+        state.prune();
+        let next = state.deadlines.front().map(|&(deadline, _)| deadline);
+        drop(state);
+        self.timer
+            .as_mut()
+            .reset(next.unwrap_or(now + self.shared.timeout));
+        for waiter in expired {
+            // The caller may have given up meanwhile.
+            let _ = waiter.send(Answer::TimedOut);
+        }
+        if silent {
+            Flow::End(ConnectionEnd::Silent)
+        } else {
+            Flow::Continue
+        }
+    }
 }
 
 impl<S: crate::net::Stream> Protocol for Task<S> {
-    /// "Look at the shared state": callers queued bytes or asked for an end.
-    type Event = ();
+    type Event = Event;
     type End = ConnectionEnd;
 
-    async fn next_event(&mut self) {
-        self.shared.wake.notified().await;
+    async fn next_event(&mut self) -> Event {
+        tokio::select! {
+            biased;
+            () = self.shared.wake.notified() => Event::Shared,
+            () = &mut self.timer => Event::Deadline,
+        }
     }
 
-    fn try_event(&mut self) -> Option<()> {
-        Self::due(&lock(&self.shared.state)).then_some(())
+    fn try_event(&mut self) -> Option<Event> {
+        Self::due(&lock(&self.shared.state)).then_some(Event::Shared)
     }
 
-    fn on_event(&mut self, (): (), out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
+    fn on_event(&mut self, event: Event, out: &mut Vec<u8>) -> Flow<ConnectionEnd> {
+        if let Event::Deadline = event {
+            return self.expire();
+        }
         let mut state = lock(&self.shared.state);
         if let Some(end) = state.end.take() {
             return Flow::End(end);
@@ -285,12 +375,13 @@ impl<S: crate::net::Stream> Protocol for Task<S> {
         let event = state.session.on_envelope_at(envelope, now);
         if matches!(event, ClientEvent::Completed { .. }) {
             state.answering += 1;
+            state.prune();
         }
         drop(state);
         match event {
             ClientEvent::Completed { waiter, outcome } => {
                 // The caller may have given up meanwhile.
-                let _ = waiter.send(outcome);
+                let _ = waiter.send(Answer::Reply(outcome));
                 Flow::Continue
             }
             ClientEvent::Late(id) => {
@@ -344,12 +435,13 @@ impl<S: crate::net::Stream> Protocol for Task<S> {
 async fn run<S: crate::net::Stream>(
     shared: Arc<Shared<S>>,
     mut reader: FrameReader<ReadHalf<S>>,
-    write_limit: Duration,
+    timeout: Duration,
 ) {
     let mut task = Task {
         shared: Arc::clone(&shared),
+        timer: Box::pin(tokio::time::sleep(timeout)),
     };
-    let limits = Limits::new(write_limit);
+    let limits = Limits::new(timeout);
     let mut writer = TaskWriter(&shared.writer);
     let end = driver::drive(&mut task, &mut reader, &mut writer, &limits, None).await;
     let why = end.err().unwrap_or(ConnectionEnd::ClosedByPeer);
@@ -426,11 +518,11 @@ mod tests {
         let (conn, task, mut peer) = connection(4096);
         let (first, second) = (call(1, b"one"), call(2, b"two"));
         let (tx, _rx1) = oneshot::channel();
-        conn.send(&first, tx).expect("sends");
+        conn.send(&first, tx, false).expect("sends");
         // The task has not run: the caller wrote its own frame.
         assert_eq!(readable(&mut peer), frame(&first));
         let (tx, _rx2) = oneshot::channel();
-        conn.send(&second, tx).expect("sends");
+        conn.send(&second, tx, false).expect("sends");
         // Call 1 is in flight: call 2 waits for the task, which batches.
         assert_eq!(readable(&mut peer), Vec::<u8>::new());
         tokio::spawn(task);
@@ -445,7 +537,7 @@ mod tests {
         let args = vec![9u8; 100];
         let lone = call(1, &args);
         let (tx, rx) = oneshot::channel();
-        conn.send(&lone, tx).expect("sends");
+        conn.send(&lone, tx, false).expect("sends");
         let expected = frame(&lone);
         // The pipe holds 16 bytes: the rest is the task's to write.
         assert_eq!(readable(&mut peer), expected[..16]);
@@ -460,7 +552,7 @@ mod tests {
         let mut out = Vec::new();
         binary::encode_frame(&CODEC, &reply, &mut out).expect("encodes");
         peer.write_all(&out).await.expect("writes");
-        assert_eq!(rx.await.expect("answered"), Ok(b"done".to_vec()));
+        assert!(matches!(rx.await.expect("answered"), Answer::Reply(Ok(b)) if b == b"done"));
     }
 
     #[tokio::test]
@@ -469,7 +561,7 @@ mod tests {
         let args = vec![1u8; 100];
         let (first, second) = (call(1, &args), call(2, b"two"));
         let (tx, _rx1) = oneshot::channel();
-        conn.send(&first, tx).expect("sends");
+        conn.send(&first, tx, false).expect("sends");
         let mut got = readable(&mut peer);
         assert_eq!(got.len(), 16, "the pipe was full");
         // One poll: the task takes the rest of frame 1, writes 16 more
@@ -481,7 +573,7 @@ mod tests {
         // writing frame 1, so call 2 must queue, not write.
         conn.abandon(1);
         let (tx, _rx2) = oneshot::channel();
-        conn.send(&second, tx).expect("sends");
+        conn.send(&second, tx, false).expect("sends");
         tokio::spawn(task);
         let mut expected = frame(&first);
         expected.extend(frame(&second));
@@ -491,17 +583,81 @@ mod tests {
         assert!(got == expected, "a torn frame: {got:?}");
     }
 
+    /// Whether `rx` has been answered, and with what.
+    fn answered(rx: &mut oneshot::Receiver<Answer>) -> Option<Answer> {
+        rx.try_recv().ok()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_unanswered_by_its_deadline_times_out_on_the_one_timer() {
+        // The connection's timeout is 5 s. Its timer is first armed at 5 s.
+        let (conn, task, _peer) = connection(4096);
+        let task = tokio::spawn(task);
+        tokio::time::sleep(Duration::from_millis(4500)).await;
+        let (tx, mut rx) = oneshot::channel();
+        conn.send(&call(1, b""), tx, true).expect("sends"); // due at 9.5 s
+        tokio::time::sleep(Duration::from_millis(1000)).await; // 5.5 s
+        assert!(answered(&mut rx).is_none(), "timed out before its deadline");
+        tokio::time::sleep(Duration::from_millis(3900)).await; // 9.4 s
+        assert!(answered(&mut rx).is_none(), "timed out before its deadline");
+        tokio::time::sleep(Duration::from_millis(200)).await; // 9.6 s
+        assert!(matches!(answered(&mut rx), Some(Answer::TimedOut)));
+        // Nothing at all arrived since the call was sent: the connection
+        // is dead, not slow.
+        task.await.expect("task ends");
+        assert!(!conn.is_open());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_answered_in_time_leave_the_deadline_queue() {
+        let (conn, task, mut peer) = connection(4096);
+        tokio::spawn(task);
+        let mut receivers = Vec::new();
+        for id in 1..=3 {
+            let (tx, rx) = oneshot::channel();
+            conn.send(&call(id, b""), tx, true).expect("sends");
+            receivers.push(rx);
+        }
+        let mut out = Vec::new();
+        for id in [2, 1] {
+            let reply = Envelope::Reply(Reply {
+                id,
+                outcome: Ok(vec![]),
+            });
+            binary::encode_frame(&CODEC, &reply, &mut out).expect("encodes");
+        }
+        peer.write_all(&out).await.expect("writes");
+        let mut third = receivers.pop().expect("three");
+        for rx in receivers {
+            assert!(matches!(rx.await, Ok(Answer::Reply(Ok(_)))));
+        }
+        // Call 3 still waits; 1 and 2 left the queue with their replies.
+        let left: Vec<u64> = lock(&conn.state)
+            .deadlines
+            .iter()
+            .map(|&(_, id)| id)
+            .collect();
+        assert_eq!(left, [3]);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(matches!(answered(&mut third), Some(Answer::TimedOut)));
+        // Replies arrived after call 3 was sent: the connection stays.
+        assert!(conn.is_open());
+    }
+
     #[tokio::test]
     async fn a_closed_connection_fails_its_waiting_calls_and_refuses_new_ones() {
         let (conn, task, _peer) = connection(4096);
         let task = tokio::spawn(task);
         let (tx, rx) = oneshot::channel();
-        conn.send(&call(1, b""), tx).expect("sends");
+        conn.send(&call(1, b""), tx, false).expect("sends");
         conn.close(ConnectionEnd::Closed);
         assert!(rx.await.is_err(), "the waiter is dropped: connection lost");
         task.await.expect("task ends");
         assert!(!conn.is_open());
         let (tx, _rx) = oneshot::channel();
-        assert!(matches!(conn.send(&call(2, b""), tx), Err(SendError::Lost)));
+        assert!(matches!(
+            conn.send(&call(2, b""), tx, false),
+            Err(SendError::Lost)
+        ));
     }
 }

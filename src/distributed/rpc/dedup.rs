@@ -43,7 +43,10 @@
 
 use crate::sync::task::{Arc, SyncMutex, SyncMutexGuard, mpsc};
 use crate::wire::binary::RemoteError;
-use std::collections::{HashMap, VecDeque};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as Slot;
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 
 /// The outcome of one call, as sent in a reply.
 pub type Outcome = Result<Vec<u8>, RemoteError>;
@@ -96,6 +99,9 @@ enum State<W> {
 
 #[derive(Debug)]
 struct Entry<W> {
+    key: Key,
+    /// The key's hash, kept so eviction and growth never hash again.
+    hash: u64,
     fingerprint: u64,
     state: State<W>,
 }
@@ -107,9 +113,12 @@ pub struct DedupWindow<W> {
     capacity: usize,
     /// Looked up only, never iterated in an order that matters (keys are
     /// sorted where they are listed), so its random order leaks nowhere.
-    entries: HashMap<Key, Entry<W>>,
-    /// Finished keys, oldest first: the eviction order.
-    finished: VecDeque<Key>,
+    entries: HashTable<Entry<W>>,
+    /// SipHash with a key drawn from the OS: callers choose the keys, so
+    /// the table must not let them choose collisions.
+    hasher: RandomState,
+    /// Finished keys and their hashes, oldest first: the eviction order.
+    finished: VecDeque<(Key, u64)>,
 }
 
 impl<W> DedupWindow<W> {
@@ -117,32 +126,52 @@ impl<W> DedupWindow<W> {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            entries: HashMap::new(),
+            entries: HashTable::new(),
+            hasher: RandomState::new(),
             finished: VecDeque::new(),
         }
+    }
+
+    fn hash(&self, key: &Key) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find_mut(&mut self, key: &Key) -> Option<&mut Entry<W>> {
+        let hash = self.hash(key);
+        self.entries.find_mut(hash, |e| e.key == *key)
     }
 
     /// Registers an arrival of `key` for a call with `fingerprint`;
     /// `waiter` is kept only when the result is [`Begin::Joined`].
     pub fn begin(&mut self, key: Key, fingerprint: u64, waiter: W) -> Begin {
-        match self.entries.get_mut(&key) {
-            None => {
+        let hash = self.hash(&key);
+        let slot = self.entries.entry(hash, |e| e.key == key, |e| e.hash);
+        let entry = match slot {
+            Slot::Vacant(vacant) => {
                 let state = State::Running(Vec::new());
-                self.entries.insert(key, Entry { fingerprint, state });
-                Begin::Execute
+                vacant.insert(Entry {
+                    key,
+                    hash,
+                    fingerprint,
+                    state,
+                });
+                return Begin::Execute;
             }
-            Some(entry) if entry.fingerprint != fingerprint => Begin::Mismatch,
-            Some(Entry {
+            Slot::Occupied(occupied) => occupied.into_mut(),
+        };
+        match entry {
+            entry if entry.fingerprint != fingerprint => Begin::Mismatch,
+            Entry {
                 state: State::Running(waiters),
                 ..
-            }) => {
+            } => {
                 waiters.push(waiter);
                 Begin::Joined
             }
-            Some(Entry {
+            Entry {
                 state: State::Done(outcome),
                 ..
-            }) => Begin::Done(outcome.clone()),
+            } => Begin::Done(outcome.clone()),
         }
     }
 
@@ -151,21 +180,24 @@ impl<W> DedupWindow<W> {
     /// Finishing a key that is not running changes nothing and returns no
     /// waiters.
     pub fn finish(&mut self, key: Key, outcome: Outcome) -> Vec<W> {
-        let waiters = match self.entries.get_mut(&key) {
+        let (waiters, hash) = match self.find_mut(&key) {
             Some(Entry {
                 state: state @ State::Running(_),
+                hash,
                 ..
             }) => match std::mem::replace(state, State::Done(outcome)) {
-                State::Running(waiters) => waiters,
-                State::Done(_) => Vec::new(),
+                State::Running(waiters) => (waiters, *hash),
+                State::Done(_) => (Vec::new(), *hash),
             },
             // Unknown, or already done: keep the first outcome.
             _ => return Vec::new(),
         };
-        self.finished.push_back(key);
+        self.finished.push_back((key, hash));
         while self.finished.len() > self.capacity {
-            if let Some(old) = self.finished.pop_front() {
-                self.entries.remove(&old);
+            if let Some((old, hash)) = self.finished.pop_front()
+                && let Ok(found) = self.entries.find_entry(hash, |e| e.key == old)
+            {
+                found.remove();
             }
         }
         waiters
@@ -179,8 +211,8 @@ impl<W> DedupWindow<W> {
         let mut running: Vec<Key> = self
             .entries
             .iter()
-            .filter(|(_, e)| matches!(e.state, State::Running(_)))
-            .map(|(k, _)| *k)
+            .filter(|e| matches!(e.state, State::Running(_)))
+            .map(|e| e.key)
             .collect();
         // The finish order decides eviction order: make it the keys' order,
         // not the map's.
@@ -198,7 +230,8 @@ impl<W> DedupWindow<W> {
 
     /// Whether `key` is remembered (running or finished).
     pub fn contains(&self, key: &Key) -> bool {
-        self.entries.contains_key(key)
+        let hash = self.hash(key);
+        self.entries.find(hash, |e| e.key == *key).is_some()
     }
 
     /// No key remembered.

@@ -441,15 +441,22 @@ impl<W> ClientSession<W> {
     /// all arrived since the call was sent: on a stalled or half-open
     /// stream (which turmoil, like real networks, produces silently) every
     /// later call would time out too.
-    pub fn on_timeout(&mut self, id: u64, now: u64) -> Verdict {
-        let sent = match self.waiting.remove(&id) {
-            Some((_, sent)) => sent,
-            None => now,
+    /// Returns the call's waiter too, if it was still waiting.
+    pub fn on_timeout(&mut self, id: u64, now: u64) -> (Option<W>, Verdict) {
+        let (waiter, sent) = match self.waiting.remove(&id) {
+            Some((waiter, sent)) => (Some(waiter), sent),
+            None => (None, now),
         };
-        match self.last_heard {
+        let verdict = match self.last_heard {
             Some(t) if t >= sent => Verdict::Keep,
             _ => Verdict::Reconnect,
-        }
+        };
+        (waiter, verdict)
+    }
+
+    /// Whether call `id` still waits for its reply.
+    pub fn is_waiting(&self, id: u64) -> bool {
+        self.waiting.contains_key(&id)
     }
 
     /// Forgets call `id` (its caller gave up) and returns its waiter.
@@ -598,13 +605,13 @@ mod tests {
         );
         c.register(1, "a", 10);
         c.register(2, "b", 10);
-        assert_eq!(c.on_timeout(1, 20), Verdict::Reconnect);
+        assert_eq!(c.on_timeout(1, 20), (Some("a"), Verdict::Reconnect));
         assert_eq!(
             c.on_envelope_at(reply(1, Ok(vec![])), 25),
             ClientEvent::Late(1)
         );
         c.register(3, "c", 22);
-        assert_eq!(c.on_timeout(3, 30), Verdict::Keep);
+        assert_eq!(c.on_timeout(3, 30), (Some("c"), Verdict::Keep));
         assert_eq!(c.disconnect(), ["b"]);
     }
 }
