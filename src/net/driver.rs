@@ -67,7 +67,7 @@
 //!     let (prd, mut pwr) = tokio::io::split(b);
 //!     heddle::net::framed::write_frame(&mut pwr, &codec, b"hi").await.unwrap();
 //!     let mut r = FrameReader::new(prd, codec);
-//!     let back = r.next().await.unwrap();
+//!     let back = r.next().await.unwrap().map(<[u8]>::to_vec);
 //!     drop(pwr);
 //!     back
 //! });
@@ -258,7 +258,7 @@ where
                     if timed {
                         last_frame = Instant::now();
                     }
-                    let flow = protocol.on_frame(&bytes, &mut l.out);
+                    let flow = protocol.on_frame(bytes, &mut l.out);
                     l.apply(flow);
                     if !timed && protocol.idle_limit().is_some() {
                         // A limit appeared: count it from this frame.
@@ -340,7 +340,7 @@ where
         if l.reading {
             match reader.next_buffered() {
                 Ok(Some(bytes)) => {
-                    let flow = protocol.on_frame(&bytes, &mut l.out);
+                    let flow = protocol.on_frame(bytes, &mut l.out);
                     l.apply(flow);
                     continue;
                 }

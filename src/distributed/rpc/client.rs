@@ -532,8 +532,7 @@ impl<N: Network> Client<N> {
             Ok(None) => return Err(handshake(ConnectionEnd::ClosedByPeer)),
             Err(e) => return Err(handshake(e.into())),
         };
-        let envelope =
-            binary::decode(&bytes).map_err(|e| handshake(ConnectionEnd::Malformed(e)))?;
+        let envelope = binary::decode(bytes).map_err(|e| handshake(ConnectionEnd::Malformed(e)))?;
         match session.on_envelope(envelope) {
             ClientEvent::Ready { .. } => Ok((session, reader, wr)),
             ClientEvent::Refused(reason) => Err(AttemptError::Refused(reason)),
