@@ -42,7 +42,7 @@ use crate::wire::binary::{self, Call, Envelope, Health, Refusal, RemoteError, Re
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The RPC protocol version this build speaks (sent in `Hello`).
-pub const PROTOCOL: u16 = 2;
+pub const PROTOCOL: u16 = 3;
 
 /// The method every server answers itself, without a handler: an unkeyed
 /// call to it returns [`Health`] (serving or draining), even while the
