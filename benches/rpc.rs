@@ -36,6 +36,9 @@
 //!   idempotency key) and `Client::call` (keyed: the server's
 //!   de-duplication window runs on every call).
 //!
+//! A global `tracing` subscriber that records nothing is installed, as in
+//! an application that logs (see `common::quiet_tracing`).
+//!
 //! With 32 in flight, 32 tasks share the one client (or connection), each
 //! making its share of the calls one after the other; a criterion iteration
 //! is one call, so times are per call (lower is better, throughput in
@@ -353,6 +356,7 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 }
 
 fn rpc(c: &mut Criterion) {
+    common::quiet_tracing();
     // Client and server on separate runtimes, one worker each.
     rpc_on(c, "", runtime(), Some(runtime()));
     // Everything on one thread: no thread ever wakes another, so this shows

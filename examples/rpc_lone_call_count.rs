@@ -15,7 +15,9 @@
 //!
 //! Contestants: `raw_direct` (the bench's: a `u32` length + 16 bytes out,
 //! `u32` length + 8 bytes back, the client owning the stream),
-//! `heddle_idempotent` and `heddle_keyed` (default configurations), and
+//! `heddle_idempotent` and `heddle_keyed` (default configurations; an
+//! optional third argument runs the calls from that many tasks at once, as
+//! the bench's 32-in-flight group does), and
 //! `lock` (one `LockClient::acquire` + `release` per iteration against a
 //! lock server whose token mark is a `DurableCounter` in a temporary
 //! directory: the `lock` bench's cycle).
@@ -71,7 +73,7 @@ async fn raw_direct(n: u64) {
     }
 }
 
-async fn heddle(n: u64, keyed: bool) {
+async fn heddle(n: u64, keyed: bool, callers: u64) {
     let router = Router::new().route("add", |(a, b): (i64, i64)| async move {
         Ok::<i64, String>(a.wrapping_add(b))
     });
@@ -89,15 +91,27 @@ async fn heddle(n: u64, keyed: bool) {
         Addr::new("127.0.0.1", port),
         ClientConfig::new(b"t".to_vec()),
     );
-    for i in 0..n {
-        let (a, b) = (i as i64, 3i64);
-        let sum: i64 = if keyed {
-            client.call("add", &(a, b)).await
-        } else {
-            client.call_idempotent("add", &(a, b)).await
-        }
-        .expect("call");
-        assert_eq!(sum, a + b);
+    // `callers` tasks share the client and the `n` calls, as the bench's
+    // 32-in-flight group does.
+    let mut tasks = Vec::new();
+    for k in 0..callers {
+        let client = client.clone();
+        let share = n / callers + u64::from(k < n % callers);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..share {
+                let (a, b) = (i as i64, 3i64);
+                let sum: i64 = if keyed {
+                    client.call("add", &(a, b)).await
+                } else {
+                    client.call_idempotent("add", &(a, b)).await
+                }
+                .expect("call");
+                assert_eq!(sum, a + b);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("caller");
     }
     client.close().await;
     stop.cancel();
@@ -142,9 +156,16 @@ async fn lock(n: u64) {
 }
 
 fn main() {
+    // As the benches do (`benches/common/mod.rs`, `quiet_tracing`): a
+    // subscriber that records nothing, as in an application that logs;
+    // without one, the `log` feature that a dev-dependency turns on sends
+    // every span through the `log` facade.
+    tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default())
+        .expect("no subscriber yet");
     let mut args = std::env::args().skip(1);
     let contestant = args.next().unwrap_or_else(|| "heddle_idempotent".into());
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let callers: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -155,8 +176,8 @@ fn main() {
     let run = rt.spawn(async move {
         match contestant.as_str() {
             "raw_direct" => raw_direct(n).await,
-            "heddle_idempotent" => heddle(n, false).await,
-            "heddle_keyed" => heddle(n, true).await,
+            "heddle_idempotent" => heddle(n, false, callers).await,
+            "heddle_keyed" => heddle(n, true, callers).await,
             "lock" => lock(n).await,
             other => panic!("unknown contestant {other}"),
         }

@@ -88,7 +88,9 @@ impl ClientConfig {
     /// passes, the call ends with [`RpcError::Timeout`] whatever attempt is
     /// under way. Without it (the default) a call is bounded by the retry
     /// policy: at most `max_attempts` × (attempt or connect timeout) plus
-    /// the backoff between them.
+    /// the backoff between them. (An attempt on a connection stuck writing
+    /// to a server that stopped reading can last up to twice the attempt
+    /// timeout: the write's own limit, after which the connection ends.)
     pub fn call_timeout(mut self, d: Duration) -> Self {
         self.call_timeout = Some(d);
         self
