@@ -350,7 +350,7 @@ impl<N: Network> Client<N> {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        ::metrics::counter!(metrics::CLIENT_CALLS).increment(1);
+        metrics::metric!(counter, CLIENT_CALLS).increment(1);
         let start = Instant::now();
         let args = binary::to_vec(args).map_err(RpcError::Encode)?;
         let (key, trace, rng) = {
@@ -377,7 +377,7 @@ impl<N: Network> Client<N> {
             .run_call(method, &args, key, trace, rng)
             .instrument(span)
             .await;
-        ::metrics::histogram!(metrics::CLIENT_CALL_SECONDS).record(start.elapsed().as_secs_f64());
+        metrics::metric!(histogram, CLIENT_CALL_SECONDS).record(start.elapsed().as_secs_f64());
         binary::decode(&outcome?).map_err(RpcError::Decode)
     }
 
@@ -398,7 +398,7 @@ impl<N: Network> Client<N> {
             AttemptError::class,
             || {
                 if attempts.fetch_add(1, Relaxed) > 0 {
-                    ::metrics::counter!(metrics::CLIENT_RETRIES).increment(1);
+                    metrics::metric!(counter, CLIENT_RETRIES).increment(1);
                 }
                 self.attempt(method, args, key, trace)
             },
@@ -467,7 +467,7 @@ impl<N: Network> Client<N> {
             Ok(Answer::Reply(Ok(bytes))) => Ok(bytes),
             Ok(Answer::Reply(Err(remote))) => Err(AttemptError::Remote(remote)),
             Ok(Answer::TimedOut) => {
-                ::metrics::counter!(metrics::CLIENT_TIMEOUTS).increment(1);
+                metrics::metric!(counter, CLIENT_TIMEOUTS).increment(1);
                 Err(AttemptError::Timeout)
             }
             Err(_dropped) => Err(AttemptError::Unavailable(Unavailable::ConnectionLost)),

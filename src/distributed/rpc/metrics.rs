@@ -68,6 +68,33 @@ pub fn describe() {
     describe_histogram!(SERVER_CALL_SECONDS, Unit::Seconds, "RPC handler run time");
 }
 
+/// What every RPC metric is registered with (the `metrics` macros would use
+/// the calling module; recorders that filter by target see this one).
+pub(crate) static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The handle of one of the metrics above, from the installed recorder:
+/// `metric!(counter, CLIENT_CALLS)`. Its key is built and hashed once; the
+/// `metrics` macros do that only for literal names, and would hash these
+/// on every call (two to four times per RPC call).
+macro_rules! metric {
+    (counter, $name:ident) => {
+        $crate::distributed::rpc::metrics::metric!(@register_counter, $name)
+    };
+    (gauge, $name:ident) => {
+        $crate::distributed::rpc::metrics::metric!(@register_gauge, $name)
+    };
+    (histogram, $name:ident) => {
+        $crate::distributed::rpc::metrics::metric!(@register_histogram, $name)
+    };
+    (@$register:ident, $name:ident) => {{
+        static KEY: ::metrics::Key =
+            ::metrics::Key::from_static_name($crate::distributed::rpc::metrics::$name);
+        ::metrics::with_recorder(|r| r.$register(&KEY, &$crate::distributed::rpc::metrics::METADATA))
+    }};
+}
+pub(crate) use metric;
+
 /// Counts one refusal.
 pub(super) fn refused(reason: &'static str) {
     metrics::counter!(SERVER_REFUSALS, REASON => reason).increment(1);

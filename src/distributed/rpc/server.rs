@@ -484,7 +484,7 @@ impl Conn<'_> {
     fn gauge(&mut self) {
         let now = self.session.in_flight();
         if now != self.gauged {
-            let gauge = ::metrics::gauge!(metrics::SERVER_IN_FLIGHT);
+            let gauge = metrics::metric!(gauge, SERVER_IN_FLIGHT);
             if now > self.gauged {
                 gauge.increment((now - self.gauged) as f64);
             } else {
@@ -621,7 +621,7 @@ async fn connection<S: Stream>(
     };
     let limits = Limits::new(config.idle_timeout);
     let end = driver::drive(&mut c, &mut reader, &mut wr, &limits, Some(&shutdown)).await;
-    ::metrics::gauge!(metrics::SERVER_IN_FLIGHT).decrement(c.gauged as f64);
+    metrics::metric!(gauge, SERVER_IN_FLIGHT).decrement(c.gauged as f64);
     if let Some(o) = &config.observer {
         o.closed(c.conn);
     }
@@ -629,7 +629,7 @@ async fn connection<S: Stream>(
 }
 
 fn record_latency(start: Instant) {
-    ::metrics::histogram!(metrics::SERVER_CALL_SECONDS).record(start.elapsed().as_secs_f64());
+    metrics::metric!(histogram, SERVER_CALL_SECONDS).record(start.elapsed().as_secs_f64());
 }
 
 /// Appends `envelope` as one frame to `out`. A reply too large for a frame

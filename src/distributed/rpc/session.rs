@@ -235,7 +235,7 @@ impl ServerSession {
             self.phase = Phase::Closed;
             return vec![ServerAction::Close];
         }
-        ::metrics::counter!(super::metrics::SERVER_CALLS).increment(1);
+        super::metrics::metric!(counter, SERVER_CALLS).increment(1);
         let refuse = |e: RemoteError| {
             super::metrics::refused(match e {
                 RemoteError::ShuttingDown => "shutting_down",
@@ -259,12 +259,12 @@ impl ServerSession {
             match window.begin(self.scoped(key), fingerprint, join(id)) {
                 Begin::Execute => {}
                 Begin::Joined => {
-                    ::metrics::counter!(super::metrics::SERVER_DEDUP_HITS).increment(1);
+                    super::metrics::metric!(counter, SERVER_DEDUP_HITS).increment(1);
                     self.in_flight.insert(id);
                     return Vec::new();
                 }
                 Begin::Done(outcome) => {
-                    ::metrics::counter!(super::metrics::SERVER_DEDUP_HITS).increment(1);
+                    super::metrics::metric!(counter, SERVER_DEDUP_HITS).increment(1);
                     return vec![ServerAction::Send(reply(id, outcome))];
                 }
                 Begin::Mismatch => return refuse(RemoteError::KeyReused),
