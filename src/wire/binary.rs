@@ -219,15 +219,43 @@ pub struct TraceContext {
 /// Random identifiers (idempotency keys, trace and span ids) on the wire
 /// as their little-endian bytes, not as varints: a random `u128` takes 19
 /// varint bytes and a loop of shifts to write and read; as bytes it takes
-/// 17 (a length byte, then 16) and one copy.
+/// 17 (a length byte, then 16) and one copy. Self-describing formats
+/// (JSON) write them as a sequence of bytes and read them back from one.
 mod fixed {
-    use serde::de::Error;
+    use serde::de::{Error, SeqAccess, Visitor};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::fmt;
+
+    /// Exactly `N` bytes, as bytes or as a sequence of `u8`.
+    struct Exactly<const N: usize>;
+
+    impl<'de, const N: usize> Visitor<'de> for Exactly<N> {
+        type Value = [u8; N];
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "an id of {N} bytes")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<[u8; N], E> {
+            v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+            let mut out = [0; N];
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+            }
+            match seq.next_element::<u8>()? {
+                None => Ok(out),
+                Some(_) => Err(A::Error::invalid_length(N + 1, &self)),
+            }
+        }
+    }
 
     fn bytes<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
-        let b: &[u8] = Deserialize::deserialize(d)?;
-        b.try_into()
-            .map_err(|_| D::Error::invalid_length(b.len(), &"a fixed-width id"))
+        d.deserialize_bytes(Exactly::<N>)
     }
 
     /// An optional `u128`, serialized as [`Self::serialize`] would.
@@ -467,6 +495,26 @@ mod tests {
             decode::<Envelope>(&short),
             Err(WireError::Binary(_))
         ));
+    }
+
+    /// Envelopes stay readable by self-describing formats (logs, tools).
+    #[test]
+    fn an_envelope_with_ids_round_trips_through_json() {
+        let call = Envelope::Call(Call {
+            id: 3,
+            method: "m".into(),
+            idempotency_key: Some(u128::MAX - 2),
+            args: vec![1, 2],
+            trace: Some(TraceContext {
+                trace_id: 7,
+                span_id: u64::MAX,
+            }),
+        });
+        let json = serde_json::to_vec(&call).expect("encodes");
+        assert_eq!(
+            serde_json::from_slice::<Envelope>(&json).expect("decodes"),
+            call
+        );
     }
 
     #[test]
