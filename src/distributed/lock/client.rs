@@ -148,7 +148,9 @@ impl<N: Network> Drop for LockClient<N> {
     }
 }
 
-/// A held lease. Renewed in the background until released or dropped.
+/// A held lease. Renewed in the background until released or dropped, by
+/// the [`LockClient`] that acquired it: drop that client and its leases are
+/// no longer renewed (they run out at their deadline).
 #[derive(Debug)]
 pub struct Lease {
     lock: String,
