@@ -245,6 +245,24 @@ proptest! {
         frames_round_trip(FrameCodec::decode, &payloads, cut)?;
     }
 
+    /// The server's borrowed decoder and the owned one agree on every
+    /// envelope, and on every envelope with a byte changed or one added
+    /// (`wire::checks::binary_message` panics when they do not).
+    #[test]
+    fn the_borrowed_decoder_agrees_with_the_owned_one(
+        msg in envelope(),
+        flip in any::<Option<(prop::sample::Index, u8)>>(),
+        extra in any::<Option<u8>>(),
+    ) {
+        let mut bytes = binary::to_vec(&msg).expect("encodes");
+        if let Some((at, b)) = flip {
+            let i = at.index(bytes.len());
+            bytes[i] ^= b;
+        }
+        bytes.extend(extra);
+        heddle::wire::checks::binary_message(&bytes);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in any::<Vec<u8>>(), max in 0usize..64) {
         frame_respects_limit(FrameCodec::decode, &bytes, max)?;

@@ -204,6 +204,72 @@ pub struct Call {
     pub trace: Option<TraceContext>,
 }
 
+impl Call {
+    /// The same call, borrowed.
+    pub fn as_ref(&self) -> CallRef<'_> {
+        CallRef {
+            id: self.id,
+            method: &self.method,
+            idempotency_key: self.idempotency_key,
+            args: &self.args,
+            trace: self.trace,
+        }
+    }
+}
+
+/// An envelope as a server reads it: a call borrowed from its frame (its
+/// method name and arguments are not copied), anything else owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// `Envelope::Call`, borrowed.
+    Call(CallRef<'a>),
+    /// Any other envelope (or a call in a non-canonical encoding).
+    Other(Envelope),
+}
+
+/// `Call`'s fields, borrowed, in its order.
+#[derive(Deserialize)]
+struct CallFields<'a> {
+    id: u64,
+    method: &'a str,
+    #[serde(with = "fixed::option_u128")]
+    idempotency_key: Option<u128>,
+    #[serde(borrow)]
+    args: &'a [u8],
+    trace: Option<TraceContext>,
+}
+
+/// Decodes one envelope from `frame`, borrowing a call's method name and
+/// arguments from it. Errors exactly where [`decode`]`::<Envelope>` does.
+///
+/// ```
+/// use heddle::wire::binary::{self, CallRef, Incoming};
+/// let call = CallRef { id: 1, method: "add", idempotency_key: None, args: &[4, 5], trace: None };
+/// let bytes = binary::to_vec(&call)?;
+/// assert_eq!(binary::decode_incoming(&bytes)?, Incoming::Call(call));
+/// # Ok::<(), heddle::wire::WireError>(())
+/// ```
+pub fn decode_incoming(frame: &[u8]) -> Result<Incoming<'_>, WireError> {
+    // postcard writes the variant index as a varint: `Call`'s is one byte.
+    match frame.split_first() {
+        Some((&tag, fields)) if u32::from(tag) == CALL_VARIANT => {
+            let (c, rest) = postcard::take_from_bytes::<CallFields<'_>>(fields)
+                .map_err(|e| WireError::Binary(e.to_string()))?;
+            if !rest.is_empty() {
+                return Err(WireError::TrailingBytes(rest.len()));
+            }
+            Ok(Incoming::Call(CallRef {
+                id: c.id,
+                method: c.method,
+                idempotency_key: c.idempotency_key,
+                args: c.args,
+                trace: c.trace,
+            }))
+        }
+        _ => decode(frame).map(Incoming::Other),
+    }
+}
+
 /// Where a call sits in a distributed trace: the trace it belongs to and
 /// the caller's span. Shaped like W3C Trace Context's `traceparent` ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

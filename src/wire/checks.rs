@@ -50,9 +50,24 @@ pub fn frame(data: &[u8]) {
 }
 
 /// Binary envelopes: whatever decodes re-encodes, no longer than its input,
-/// and decodes back to the same value.
+/// and decodes back to the same value; the server's borrowed decoder
+/// ([`binary::decode_incoming`]) accepts exactly the same inputs and reads
+/// the same envelope.
 pub fn binary_message(data: &[u8]) {
-    if let Ok(msg) = binary::decode::<Envelope>(data) {
+    let owned = binary::decode::<Envelope>(data);
+    match (binary::decode_incoming(data), &owned) {
+        (Ok(binary::Incoming::Call(call)), Ok(Envelope::Call(c))) => {
+            assert_eq!(call, c.as_ref(), "the borrowed decoder read another call");
+        }
+        (Ok(binary::Incoming::Other(e)), Ok(o)) => {
+            assert_eq!(&e, o, "the borrowed decoder read another envelope");
+        }
+        (Err(_), Err(_)) => {}
+        (incoming, owned) => {
+            panic!("the decoders disagree: borrowed {incoming:?}, owned {owned:?}")
+        }
+    }
+    if let Ok(msg) = owned {
         let again = binary::to_vec(&msg).expect("a decoded envelope re-encodes");
         assert!(again.len() <= data.len(), "re-encoding grew");
         assert_eq!(

@@ -46,9 +46,9 @@
 //! ```
 
 use super::dedup::{DedupStore, DedupWindow, Joiner, Outcome};
-use super::session::{ServerAction, ServerSession};
+use super::session::{Admission, ServerAction, ServerSession};
 use crate::sync::task::{SyncMutexGuard, mpsc};
-use crate::wire::binary::{Call, Envelope};
+use crate::wire::binary::{Call, CallRef, Envelope};
 
 /// One connection's side of the shared de-duplication window.
 #[derive(Debug)]
@@ -107,6 +107,15 @@ impl Port {
         );
         let mut window = self.window(keyed);
         session.on_envelope(envelope, window.as_deref_mut(), |id| {
+            Joiner::new(self.tx.clone(), id)
+        })
+    }
+
+    /// [`on_envelope`](Self::on_envelope) for a call borrowed from its
+    /// frame (the server's hot path): the same decision, no `Vec`.
+    pub fn on_call(&self, session: &mut ServerSession, call: &CallRef<'_>) -> Admission {
+        let mut window = self.window(call.idempotency_key.is_some());
+        session.on_call(call, window.as_deref_mut(), |id| {
             Joiner::new(self.tx.clone(), id)
         })
     }

@@ -10,11 +10,13 @@ use super::dedup::{DedupStore, Outcome};
 use super::defects::ServerDefect;
 use super::keyed::Port;
 use super::metrics;
-use super::session::{Phase, ServerAction, ServerSession};
+use super::session::{Admission, Phase, ServerAction, ServerSession};
 use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
 use crate::net::framed::FrameReader;
 use crate::net::{Listener, Stream};
-use crate::wire::binary::{self, Call, Envelope, Health, RemoteError, Reply, Secret, TraceContext};
+use crate::wire::binary::{
+    self, CallRef, Envelope, Health, Incoming, RemoteError, Reply, Secret, TraceContext,
+};
 use crate::wire::frame::FrameCodec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,7 +39,7 @@ use tracing::Instrument;
 /// A boxed handler future.
 type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 /// A type-erased handler: argument bytes in, outcome out.
-type Handler = Arc<dyn Fn(Vec<u8>) -> HandlerFuture + Send + Sync>;
+type Handler = Arc<dyn Fn(&[u8]) -> HandlerFuture + Send + Sync>;
 
 /// The methods a server answers, by name.
 ///
@@ -77,8 +79,8 @@ impl Router {
         Fut: Future<Output = Result<R, E>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let erased: Handler = Arc::new(move |bytes: Vec<u8>| {
-            let args = binary::decode::<A>(&bytes);
+        let erased: Handler = Arc::new(move |bytes: &[u8]| {
+            let args = binary::decode::<A>(bytes);
             let handler = Arc::clone(&handler);
             Box::pin(async move {
                 let args = args.map_err(|e| RemoteError::BadArguments(e.to_string()))?;
@@ -99,11 +101,11 @@ impl Router {
         self.routes.keys().map(String::as_str)
     }
 
-    fn dispatch(&self, call: Call) -> HandlerFuture {
-        match self.routes.get(&call.method) {
-            Some(handler) => handler(call.args),
+    fn dispatch(&self, method: &str, args: &[u8]) -> HandlerFuture {
+        match self.routes.get(method) {
+            Some(handler) => handler(args),
             None => Box::pin(std::future::ready(Err(RemoteError::UnknownMethod(
-                call.method,
+                method.to_owned(),
             )))),
         }
     }
@@ -393,8 +395,21 @@ struct Conn<'a> {
 
 impl Conn<'_> {
     fn on_frame(&mut self, bytes: &[u8]) {
-        let actions = match binary::decode::<Envelope>(bytes) {
-            Ok(envelope) => {
+        let actions = match binary::decode_incoming(bytes) {
+            // The hot path: the call stays borrowed from its frame.
+            Ok(Incoming::Call(call)) => {
+                if let Some(o) = &self.shared.config.observer {
+                    o.accepted(self.conn, call.id, call.trace);
+                }
+                match self.port.on_call(&mut self.session, &call) {
+                    Admission::Execute => self.execute(&call),
+                    Admission::Send(envelope) => self.send(envelope),
+                    Admission::Close => self.reading = false,
+                    Admission::Wait => {}
+                }
+                return;
+            }
+            Ok(Incoming::Other(envelope)) => {
                 if let (Some(o), Envelope::Call(call)) = (&self.shared.config.observer, &envelope) {
                     o.accepted(self.conn, call.id, call.trace);
                 }
@@ -408,7 +423,7 @@ impl Conn<'_> {
         for action in actions {
             match action {
                 ServerAction::Send(envelope) => self.send(envelope),
-                ServerAction::Execute(call) => self.execute(call),
+                ServerAction::Execute(call) => self.execute(&call.as_ref()),
                 ServerAction::Close => self.reading = false,
             }
         }
@@ -416,7 +431,7 @@ impl Conn<'_> {
 
     /// Runs a handler: inline if it finishes without waiting (no task, no
     /// wake-up), as a task otherwise.
-    fn execute(&mut self, call: Call) {
+    fn execute(&mut self, call: &CallRef<'_>) {
         let (id, key) = (call.id, call.idempotency_key);
         let trace = call.trace.unwrap_or(TraceContext {
             trace_id: 0,
@@ -425,12 +440,16 @@ impl Conn<'_> {
         let span = tracing::debug_span!(
             "rpc.serve",
             id,
-            method = call.method.as_str(),
+            method = call.method,
             trace_id = trace.trace_id,
             parent_span_id = trace.span_id,
         );
         let start = Instant::now();
-        let mut handler = self.shared.router.dispatch(call).instrument(span);
+        let mut handler = self
+            .shared
+            .router
+            .dispatch(call.method, call.args)
+            .instrument(span);
         let mut cx = Context::from_waker(Waker::noop());
         // A future may be polled with any waker; the task's own waker
         // replaces this one at its first poll.

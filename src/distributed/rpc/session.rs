@@ -38,7 +38,9 @@
 use super::dedup::{Begin, DedupWindow, Key, Outcome, fingerprint};
 #[cfg(feature = "defects")]
 use super::defects::ServerDefect;
-use crate::wire::binary::{self, Call, Envelope, Health, Refusal, RemoteError, Reply, Secret};
+use crate::wire::binary::{
+    self, Call, CallRef, Envelope, Health, Refusal, RemoteError, Reply, Secret,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The RPC protocol version this build speaks (sent in `Hello`).
@@ -84,6 +86,20 @@ pub enum ServerAction {
     Execute(Call),
     /// Close the connection (after writing what was sent before).
     Close,
+}
+
+/// What to do with one call ([`ServerSession::on_call`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Run its handler, then report with [`ServerSession::on_executed`].
+    Execute,
+    /// Answer it with this envelope; nothing runs.
+    Send(Envelope),
+    /// Close the connection (the client broke the protocol).
+    Close,
+    /// Nothing now: it joined a running duplicate (answered through
+    /// [`ServerSession::on_joined`]), or the connection is closing.
+    Wait,
 }
 
 /// The server end of one connection.
@@ -199,7 +215,12 @@ impl ServerSession {
                     })]
                 }
             }
-            (Phase::Ready, Envelope::Call(call)) => self.admit(call, dedup, join),
+            (Phase::Ready, Envelope::Call(call)) => match self.admit(&call.as_ref(), dedup, join) {
+                Admission::Execute => vec![ServerAction::Execute(call)],
+                Admission::Send(envelope) => vec![ServerAction::Send(envelope)],
+                Admission::Close => vec![ServerAction::Close],
+                Admission::Wait => Vec::new(),
+            },
             (Phase::Closed, _) => Vec::new(),
             (_, other) => {
                 tracing::debug!(phase = ?self.phase, envelope = ?kind(&other), "rpc: protocol violation");
@@ -221,19 +242,40 @@ impl ServerSession {
         ]
     }
 
-    fn admit<W>(
+    /// Handles one call read straight from its frame (borrowed: the
+    /// server's hot path, without copying the method name and arguments):
+    /// what [`on_envelope`](Self::on_envelope) does for `Envelope::Call`,
+    /// without the `Vec` of actions.
+    pub fn on_call<W>(
         &mut self,
-        call: Call,
+        call: &CallRef<'_>,
         dedup: Option<&mut DedupWindow<W>>,
         join: impl FnOnce(u64) -> W,
-    ) -> Vec<ServerAction> {
+    ) -> Admission {
+        match self.phase {
+            Phase::Ready => self.admit(call, dedup, join),
+            Phase::Closed => Admission::Wait,
+            Phase::Handshake => {
+                tracing::debug!(phase = ?self.phase, envelope = "Call", "rpc: protocol violation");
+                self.phase = Phase::Closed;
+                Admission::Close
+            }
+        }
+    }
+
+    fn admit<W>(
+        &mut self,
+        call: &CallRef<'_>,
+        dedup: Option<&mut DedupWindow<W>>,
+        join: impl FnOnce(u64) -> W,
+    ) -> Admission {
         let id = call.id;
         if self.in_flight.contains(&id) {
             // Two calls in flight under one id: replies could not be told
             // apart. The client is broken; drop it.
             tracing::debug!(id, "rpc: duplicate call id in flight");
             self.phase = Phase::Closed;
-            return vec![ServerAction::Close];
+            return Admission::Close;
         }
         super::metrics::metric!(counter, SERVER_CALLS).increment(1);
         let refuse = |e: RemoteError| {
@@ -242,11 +284,11 @@ impl ServerSession {
                 RemoteError::Overloaded => "overloaded",
                 _ => "key_reused",
             });
-            vec![ServerAction::Send(reply(id, Err(e)))]
+            Admission::Send(reply(id, Err(e)))
         };
         if call.method == HEALTH_METHOD && call.idempotency_key.is_none() {
             let health = binary::to_vec(&self.health()).map_err(|_| RemoteError::Overloaded);
-            return vec![ServerAction::Send(reply(id, health))];
+            return Admission::Send(reply(id, health));
         }
         if self.draining {
             return refuse(RemoteError::ShuttingDown);
@@ -255,23 +297,23 @@ impl ServerSession {
             return refuse(RemoteError::Overloaded);
         }
         if let (Some(key), Some(window)) = (call.idempotency_key, dedup) {
-            let fingerprint = self.fingerprint(&call);
+            let fingerprint = self.fingerprint(call);
             match window.begin(self.scoped(key), fingerprint, join(id)) {
                 Begin::Execute => {}
                 Begin::Joined => {
                     super::metrics::metric!(counter, SERVER_DEDUP_HITS).increment(1);
                     self.in_flight.insert(id);
-                    return Vec::new();
+                    return Admission::Wait;
                 }
                 Begin::Done(outcome) => {
                     super::metrics::metric!(counter, SERVER_DEDUP_HITS).increment(1);
-                    return vec![ServerAction::Send(reply(id, outcome))];
+                    return Admission::Send(reply(id, outcome));
                 }
                 Begin::Mismatch => return refuse(RemoteError::KeyReused),
             }
         }
         self.in_flight.insert(id);
-        vec![ServerAction::Execute(call)]
+        Admission::Execute
     }
 
     /// The window's key for this client's idempotency `key`.
@@ -286,12 +328,12 @@ impl ServerSession {
         }
     }
 
-    fn fingerprint(&self, call: &Call) -> u64 {
+    fn fingerprint(&self, call: &CallRef<'_>) -> u64 {
         #[cfg(feature = "defects")]
         if self.planted(ServerDefect::TrustBareKey) {
             return 0;
         }
-        fingerprint(&call.method, &call.args)
+        fingerprint(call.method, call.args)
     }
 
     /// The handler of call `id` (with idempotency `key`) returned `outcome`:
