@@ -80,6 +80,7 @@
 
 use super::framed::{FrameReader, FramedError};
 use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -370,17 +371,97 @@ async fn flush<W: AsyncWrite + Unpin>(
     if out.is_empty() {
         return Ok(());
     }
-    match tokio::time::timeout(limit, async {
-        w.write_all(out).await?;
-        w.flush().await
-    })
-    .await
-    {
+    let written = {
+        let mut write = std::pin::pin!(async {
+            w.write_all(out).await?;
+            w.flush().await
+        });
+        // A socket with room takes the buffer at once: no timer for that
+        // (one clock read and a timer entry per flush otherwise). Only a
+        // write that has to wait is bounded.
+        match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(done) => Ok(done),
+            Poll::Pending => tokio::time::timeout(limit, write).await,
+        }
+    };
+    match written {
         Ok(Ok(())) => {
             out.clear();
             Ok(())
         }
         Ok(Err(e)) => Err(IoEnd::Write(e)),
         Err(_elapsed) => Err(IoEnd::WriteTimeout),
+    }
+}
+
+#[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
+mod tests {
+    use super::*;
+    use crate::wire::frame::FrameCodec;
+    use tokio::io::AsyncReadExt;
+
+    /// Answers every frame with `reply` bytes; ends with the stream's error.
+    struct Answer {
+        reply: usize,
+    }
+
+    impl Protocol for Answer {
+        type Event = ();
+        type End = IoEnd;
+
+        async fn next_event(&mut self) {
+            std::future::pending().await
+        }
+        fn try_event(&mut self) -> Option<()> {
+            None
+        }
+        fn on_event(&mut self, (): (), _out: &mut Vec<u8>) -> Flow<IoEnd> {
+            Flow::Continue
+        }
+        fn on_frame(&mut self, _frame: &[u8], out: &mut Vec<u8>) -> Flow<IoEnd> {
+            out.resize(out.len() + self.reply, 7);
+            Flow::Continue
+        }
+        fn on_idle(&mut self) -> IoEnd {
+            IoEnd::WriteTimeout
+        }
+        fn on_io(&mut self, e: IoEnd) -> IoEnd {
+            e
+        }
+    }
+
+    /// Sends one frame into a connection whose peer reads 100 bytes of
+    /// the `reply`-byte answer, then stops reading; how the drive ended.
+    async fn answer_to_a_peer_that_stops_reading(reply: usize) -> Result<(), IoEnd> {
+        let codec = FrameCodec::new(1024);
+        let (ours, mut peer) = tokio::io::duplex(1024);
+        let (r, mut w) = tokio::io::split(ours);
+        let mut frame = Vec::new();
+        codec.encode(b"go", &mut frame).expect("encodes");
+        peer.write_all(&frame).await.expect("writes");
+        let reading = tokio::spawn(async move {
+            let mut got = [0u8; 100];
+            peer.read_exact(&mut got).await.expect("reads");
+            // Stays open, reading nothing more.
+            std::future::pending::<()>().await;
+        });
+        let mut reader = FrameReader::new(r, codec);
+        let limits = Limits::new(Duration::from_secs(2));
+        let mut answer = Answer { reply };
+        let drive = drive(&mut answer, &mut reader, &mut w, &limits, None);
+        let end = tokio::time::timeout(Duration::from_secs(60), drive).await;
+        reading.abort();
+        end.expect("the drive did not end by itself")
+    }
+
+    /// A write that waits on a peer that stopped reading is bounded by
+    /// the write limit (the first, untimed attempt only covers a write
+    /// that completes at once).
+    #[tokio::test(start_paused = true)]
+    async fn a_write_to_a_peer_that_stopped_reading_times_out() {
+        let started = Instant::now();
+        let end = answer_to_a_peer_that_stops_reading(64 * 1024).await;
+        assert!(matches!(end, Err(IoEnd::WriteTimeout)), "{end:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 }

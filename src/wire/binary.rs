@@ -71,8 +71,16 @@ impl postcard::ser_flavors::Flavor for Appender<'_> {
 
 /// The encoding of `msg` as a new vector.
 pub fn to_vec<T: Serialize + ?Sized>(msg: &T) -> Result<Vec<u8>, WireError> {
-    postcard::to_stdvec(msg).map_err(|e| WireError::Encode(e.to_string()))
+    // Most messages (RPC arguments and results) are a few dozen bytes: one
+    // allocation that holds them, where a vector grown from empty would
+    // reallocate three or four times.
+    let mut out = Vec::with_capacity(SMALL);
+    encode(msg, &mut out)?;
+    Ok(out)
 }
+
+/// The first capacity of [`to_vec`]'s vector.
+const SMALL: usize = 64;
 
 /// Decodes exactly one `T` from `bytes`; leftover bytes are an error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {

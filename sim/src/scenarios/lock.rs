@@ -397,7 +397,7 @@ impl Worker {
     async fn guide_cycle(&mut self, seq: &mut u64) -> usize {
         let id = self.invoke(LockOp::Acquire { owner: self.owner });
         let args = protocol::Acquire {
-            lock: LOCK.into(),
+            lock: LOCK,
             owner: self.owner,
             ttl_ms: u64::try_from(TTL.as_millis()).unwrap_or(u64::MAX),
         };
@@ -420,7 +420,7 @@ impl Worker {
         }
         let id = self.invoke(self.release_op(token));
         let args = protocol::Release {
-            lock: LOCK.into(),
+            lock: LOCK,
             owner: self.owner,
             token,
         };

@@ -50,7 +50,7 @@
 //! ```
 
 use super::machine::{Owner, Reply, Token};
-use super::protocol::{self, Acquire, Release, Renew};
+use super::protocol::{self, Acquire, Release};
 use super::renewal::Renewals;
 use crate::distributed::rpc::{Client, RpcError};
 use crate::net::Network;
@@ -153,8 +153,6 @@ impl<N: Network> Drop for LockClient<N> {
 /// no longer renewed (they run out at their deadline).
 #[derive(Debug)]
 pub struct Lease {
-    lock: String,
-    token: Token,
     state: Arc<LeaseState>,
     renewals: Arc<Renewals>,
     /// The lease's entry in the renewal schedule.
@@ -164,6 +162,10 @@ pub struct Lease {
 /// What a lease and its renewals share.
 #[derive(Debug)]
 pub(super) struct LeaseState {
+    /// The lock the lease is on.
+    pub(super) lock: Box<str>,
+    /// The lease's fencing token.
+    pub(super) token: Token,
     /// The local instant after which the lease must not be trusted.
     valid_until: Mutex<Instant>,
     /// The service said the lease is gone (or it ran out unrenewed).
@@ -194,12 +196,12 @@ impl LeaseState {
 impl Lease {
     /// The lock this lease is on.
     pub fn lock(&self) -> &str {
-        &self.lock
+        &self.state.lock
     }
 
     /// The fencing token: send it with every write made under the lease.
     pub fn token(&self) -> Token {
-        self.token
+        self.state.token
     }
 
     /// Whether the holder may still act under the lease: the local deadline
@@ -229,7 +231,7 @@ impl<N: Network> LockClient<N> {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_os_rng(),
         };
-        let renewals = Renewals::new(config.renew_every, config.margin);
+        let renewals = Renewals::new(owner, &config);
         Self {
             rpc,
             owner,
@@ -247,7 +249,7 @@ impl<N: Network> LockClient<N> {
         loop {
             let sent = Instant::now();
             let args = Acquire {
-                lock: lock.to_owned(),
+                lock,
                 owner: self.owner,
                 ttl_ms: millis(self.config.ttl),
             };
@@ -278,9 +280,9 @@ impl<N: Network> LockClient<N> {
     pub async fn release(&self, lease: Lease) -> Result<Released, LockError> {
         self.renewals.forget(lease.id);
         let args = Release {
-            lock: lease.lock.clone(),
+            lock: lease.lock(),
             owner: self.owner,
-            token: lease.token,
+            token: lease.token(),
         };
         // Idempotent: a duplicate that arrives late names a token that is
         // no longer live (the service answers NotHolder), so it needs no
@@ -297,19 +299,13 @@ impl<N: Network> LockClient<N> {
     /// the background.
     fn hold(&self, lock: &str, token: Token, ttl: Duration, sent: Instant) -> Lease {
         let state = Arc::new(LeaseState {
+            lock: lock.into(),
+            token,
             valid_until: Mutex::new(sent + self.trusted(ttl)),
             lost: AtomicBool::new(false),
         });
-        let renew = Renew {
-            lock: lock.to_owned(),
-            owner: self.owner,
-            token,
-            ttl_ms: millis(self.config.ttl),
-        };
-        let id = self.renewals.hold(&self.rpc, renew, Arc::clone(&state));
+        let id = self.renewals.hold(&self.rpc, Arc::clone(&state));
         Lease {
-            lock: lock.to_owned(),
-            token,
             state,
             renewals: Arc::clone(&self.renewals),
             id,
@@ -322,6 +318,6 @@ impl<N: Network> LockClient<N> {
     }
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,5 +1,10 @@
 //! The lock service's and the fenced resource's RPC methods: their names
 //! and argument types, shared by the servers and the client library.
+//!
+//! The lock methods' arguments take the lock's name as a type parameter:
+//! a server decodes `Acquire` (a `String`), a client encodes
+//! `Acquire<&str>` from the name it was given, without copying it. Both
+//! forms are the same bytes on the wire.
 
 use super::fenced::Fenced;
 use super::machine::{Owner, Token};
@@ -18,9 +23,9 @@ pub const READ: &str = "resource.read";
 
 /// Asks for `lock` for `ttl_ms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Acquire {
+pub struct Acquire<S = String> {
     /// The lock's name.
-    pub lock: String,
+    pub lock: S,
     /// The caller.
     pub owner: Owner,
     /// The lease's length, milliseconds.
@@ -29,9 +34,9 @@ pub struct Acquire {
 
 /// Extends the lease `token` on `lock` by `ttl_ms` from now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Renew {
+pub struct Renew<S = String> {
     /// The lock's name.
-    pub lock: String,
+    pub lock: S,
     /// The caller.
     pub owner: Owner,
     /// The lease's token.
@@ -42,9 +47,9 @@ pub struct Renew {
 
 /// Gives up the lease `token` on `lock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Release {
+pub struct Release<S = String> {
     /// The lock's name.
-    pub lock: String,
+    pub lock: S,
     /// The caller.
     pub owner: Owner,
     /// The lease's token.

@@ -23,8 +23,8 @@
 //! next due time; the lease's deadline runs out on its own if none gets
 //! through.
 
-use super::client::LeaseState;
-use super::machine::Reply;
+use super::client::{LeaseState, LockClientConfig, millis};
+use super::machine::{Owner, Reply};
 use super::protocol::{self, Renew};
 use crate::distributed::rpc::Client;
 use crate::net::Network;
@@ -39,6 +39,10 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub(super) struct Renewals {
     schedule: Mutex<Schedule>,
+    /// The client renewing.
+    owner: Owner,
+    /// The lease length each renewal asks for, milliseconds.
+    ttl_ms: u64,
     every: Duration,
     margin: Duration,
     /// Wakes the task only to end it.
@@ -48,18 +52,12 @@ pub(super) struct Renewals {
 #[derive(Debug, Default)]
 struct Schedule {
     next_id: u64,
-    held: BTreeMap<u64, Held>,
+    held: BTreeMap<u64, Arc<LeaseState>>,
     /// Due times of held leases, oldest first; entries of leases released
     /// since are skipped when they come up.
     due: VecDeque<(Instant, u64)>,
     started: bool,
     closed: bool,
-}
-
-#[derive(Debug)]
-struct Held {
-    args: Renew,
-    state: Arc<LeaseState>,
 }
 
 impl Schedule {
@@ -75,13 +73,15 @@ impl Schedule {
 }
 
 impl Renewals {
-    /// Leases renewed every `every`; `margin` is taken off each renewed
-    /// deadline (clock drift).
-    pub(super) fn new(every: Duration, margin: Duration) -> Arc<Self> {
+    /// `owner`'s leases, renewed as `config` says: every `renew_every`,
+    /// for `ttl`, with `margin` taken off each renewed deadline.
+    pub(super) fn new(owner: Owner, config: &LockClientConfig) -> Arc<Self> {
         Arc::new(Self {
             schedule: Mutex::new(Schedule::default()),
-            every,
-            margin,
+            owner,
+            ttl_ms: millis(config.ttl),
+            every: config.renew_every,
+            margin: config.margin,
             closing: Notify::new(),
         })
     }
@@ -95,13 +95,12 @@ impl Renewals {
     pub(super) fn hold<N: Network>(
         self: &Arc<Self>,
         rpc: &Client<N>,
-        args: Renew,
         state: Arc<LeaseState>,
     ) -> u64 {
         let mut s = self.schedule();
         let id = s.next_id;
         s.next_id += 1;
-        s.held.insert(id, Held { args, state });
+        s.held.insert(id, state);
         s.due.push_back((Instant::now() + self.every, id));
         if !std::mem::replace(&mut s.started, true) {
             tokio::spawn(run(Arc::clone(self), rpc.clone()));
@@ -126,7 +125,7 @@ impl Renewals {
     /// Takes the leases due by `now` (marking lost those whose deadline
     /// passed) and puts them back one period later. Returns the calls to
     /// start and when the next one is due.
-    fn take_due(&self, now: Instant) -> (Vec<(Renew, Arc<LeaseState>)>, Instant) {
+    fn take_due(&self, now: Instant) -> (Vec<Arc<LeaseState>>, Instant) {
         let mut s = self.schedule();
         let mut calls = Vec::new();
         while let Some(&(due, id)) = s.due.front() {
@@ -137,12 +136,12 @@ impl Renewals {
             let Some(held) = s.held.get(&id) else {
                 continue;
             };
-            if held.state.is_lost() || now >= held.state.valid_until() {
-                held.state.lost.store(true, Store);
+            if held.is_lost() || now >= held.valid_until() {
+                held.lost.store(true, Store);
                 s.held.remove(&id);
                 continue;
             }
-            calls.push((held.args.clone(), Arc::clone(&held.state)));
+            calls.push(Arc::clone(held));
             s.due.push_back((now + self.every, id));
         }
         let next = s.due.front().map_or(now + self.every, |&(due, _)| due);
@@ -166,19 +165,25 @@ async fn run<N: Network>(renewals: Arc<Renewals>, rpc: Client<N>) {
         }
         let (calls, next) = renewals.take_due(Instant::now());
         timer.as_mut().reset(next);
-        for (args, state) in calls {
-            tokio::spawn(renew(rpc.clone(), args, state, renewals.margin));
+        for state in calls {
+            tokio::spawn(renew(rpc.clone(), Arc::clone(&renewals), state));
         }
     }
 }
 
 /// One renewal call: extends the lease's local deadline, or marks it lost.
-async fn renew<N: Network>(rpc: Client<N>, args: Renew, state: Arc<LeaseState>, margin: Duration) {
+async fn renew<N: Network>(rpc: Client<N>, renewals: Arc<Renewals>, state: Arc<LeaseState>) {
+    let args = Renew {
+        lock: &*state.lock,
+        owner: renewals.owner,
+        token: state.token,
+        ttl_ms: renewals.ttl_ms,
+    };
     let sent = Instant::now();
     match rpc.call_idempotent(protocol::RENEW, &args).await {
-        Ok(Reply::Renewed { ttl }) => state.extend(sent + ttl.saturating_sub(margin)),
+        Ok(Reply::Renewed { ttl }) => state.extend(sent + ttl.saturating_sub(renewals.margin)),
         Ok(_) => {
-            tracing::debug!(lock = %args.lock, token = args.token, "lease lost");
+            tracing::debug!(lock = args.lock, token = args.token, "lease lost");
             state.lost.store(true, Store);
         }
         Err(e) => tracing::debug!(error = %e, "lease renewal failed; retrying"),
