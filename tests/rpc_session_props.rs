@@ -15,7 +15,7 @@
 
 mod common;
 
-use heddle::distributed::rpc::dedup::DedupWindow;
+use heddle::distributed::rpc::dedup::{Begin, DedupWindow, Key};
 use heddle::distributed::rpc::session::{PROTOCOL, ServerAction, ServerSession};
 use heddle::wire::binary::{Call, Envelope, RemoteError, Reply};
 use proptest::prelude::*;
@@ -292,4 +292,139 @@ fn the_property_catches_a_window_that_trusts_the_bare_key() {
             .contains("the outcome of a call with other arguments"),
         "{e}"
     );
+}
+
+/// One step on a window alone.
+#[derive(Debug, Clone)]
+enum WindowStep {
+    Begin { key: u8, fingerprint: u8 },
+    Finish { key: u8, outcome: u8 },
+    Recover,
+}
+
+fn window_steps() -> impl Strategy<Value = (usize, Vec<WindowStep>)> {
+    let step = prop_oneof![
+        4 => (0..6u8, 0..2u8).prop_map(|(key, fingerprint)| WindowStep::Begin { key, fingerprint }),
+        3 => (0..6u8, any::<u8>()).prop_map(|(key, outcome)| WindowStep::Finish { key, outcome }),
+        1 => Just(WindowStep::Recover),
+    ];
+    (1..4usize, prop::collection::vec(step, 1..80))
+}
+
+/// The window's contract spelled as plainly as possible: running keys in a
+/// map, finished ones in a list in the order they finished, the oldest
+/// dropped beyond the capacity.
+struct WindowModel {
+    capacity: usize,
+    running: BTreeMap<u128, (u64, Vec<u32>)>,
+    done: std::collections::VecDeque<(u128, u64, Outcome)>,
+}
+
+impl WindowModel {
+    fn begin(&mut self, key: u128, fingerprint: u64, waiter: u32) -> Begin {
+        if let Some((_, fp, outcome)) = self.done.iter().find(|d| d.0 == key) {
+            return if *fp == fingerprint {
+                Begin::Done(outcome.clone())
+            } else {
+                Begin::Mismatch
+            };
+        }
+        match self.running.get_mut(&key) {
+            Some((fp, _)) if *fp != fingerprint => Begin::Mismatch,
+            Some((_, waiters)) => {
+                waiters.push(waiter);
+                Begin::Joined
+            }
+            None => {
+                self.running.insert(key, (fingerprint, Vec::new()));
+                Begin::Execute
+            }
+        }
+    }
+
+    fn finish(&mut self, key: u128, outcome: Outcome) -> Vec<u32> {
+        let Some((fp, waiters)) = self.running.remove(&key) else {
+            return Vec::new();
+        };
+        self.done.push_back((key, fp, outcome));
+        while self.done.len() > self.capacity {
+            self.done.pop_front();
+        }
+        waiters
+    }
+}
+
+/// Runs `steps` on a window of `capacity` and on the model of
+/// `model_capacity`; every answer, the size and every key's presence must
+/// agree.
+fn window_agrees(
+    capacity: usize,
+    model_capacity: usize,
+    steps: &[WindowStep],
+) -> Result<(), TestCaseError> {
+    let key = |k: u8| Key {
+        client: 1,
+        key: u128::from(k),
+    };
+    let mut w: DedupWindow<u32> = DedupWindow::new(capacity);
+    let mut m = WindowModel {
+        capacity: model_capacity,
+        running: BTreeMap::new(),
+        done: Default::default(),
+    };
+    for (n, step) in steps.iter().enumerate() {
+        let waiter = u32::try_from(n).unwrap_or(u32::MAX);
+        match *step {
+            WindowStep::Begin {
+                key: k,
+                fingerprint,
+            } => {
+                let fp = u64::from(fingerprint);
+                prop_assert_eq!(
+                    w.begin(key(k), fp, waiter),
+                    m.begin(u128::from(k), fp, waiter),
+                    "begin differs"
+                );
+            }
+            WindowStep::Finish { key: k, outcome } => {
+                let outcome: Outcome = Ok(vec![outcome]);
+                prop_assert_eq!(
+                    w.finish(key(k), outcome.clone()),
+                    m.finish(u128::from(k), outcome),
+                    "finish differs"
+                );
+            }
+            WindowStep::Recover => {
+                let running: Vec<u128> = m.running.keys().copied().collect();
+                for k in &running {
+                    m.finish(*k, Err(RemoteError::Interrupted));
+                }
+                prop_assert_eq!(w.recover(), running.len(), "recover differs");
+            }
+        }
+        prop_assert_eq!(w.len(), m.running.len() + m.done.len(), "len differs");
+        for k in 0..6u8 {
+            let known = m.running.contains_key(&u128::from(k))
+                || m.done.iter().any(|d| d.0 == u128::from(k));
+            prop_assert_eq!(w.contains(&key(k)), known, "contains differs");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_window_keeps_its_contract_under_eviction_and_recovery() {
+    let result = runner().run(&window_steps(), |(cap, s)| window_agrees(cap, cap, &s));
+    assert!(result.is_ok(), "{result:?}");
+}
+
+/// The comparison is shown to fail: against a model that keeps one more
+/// outcome, the window's (correct) eviction is caught.
+#[test]
+fn the_window_check_catches_an_eviction_off_by_one() {
+    let result = runner().run(&window_steps(), |(cap, s)| window_agrees(cap, cap + 1, &s));
+    let Err(e) = result else {
+        panic!("the comparison missed an eviction off by one");
+    };
+    assert!(e.to_string().contains("len differs"), "{e}");
 }
