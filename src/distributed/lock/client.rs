@@ -245,9 +245,9 @@ impl<N: Network> LockClient<N> {
     /// acquire timeout), and starts renewing the lease in the background.
     pub async fn acquire(&self, lock: &str) -> Result<Lease, LockError> {
         let started = Instant::now();
+        let mut sent = started;
         let mut attempt = 0u32;
         loop {
-            let sent = Instant::now();
             let args = Acquire {
                 lock,
                 owner: self.owner,
@@ -271,6 +271,7 @@ impl<N: Network> LockClient<N> {
             };
             attempt = attempt.saturating_add(1);
             tokio::time::sleep(delay).await;
+            sent = Instant::now();
         }
     }
 
