@@ -16,6 +16,10 @@
 //! your own code, depend on the facade and the checker alone:
 //! `heddle = { version = "0.1", default-features = false }` (then
 //! `--features heddle/loom` or `--features heddle/shuttle` to pick an engine).
+//! The simulated network and disk (`net::Turmoil`, `storage::SimDisk`) are
+//! the `turmoil` feature, off by default: tests and simulations turn it on,
+//! production builds leave it off (turmoil turns on tokio's `test-util`,
+//! which puts a lock in tokio's clock).
 //!
 //! Modules:
 //! - [`sync`]: the facade (`Arc`, `Mutex`, `RwLock`, `Condvar`, atomics, threads, channels);

@@ -207,13 +207,16 @@ impl Listener for tokio::net::TcpListener {
     }
 }
 
-/// Simulated sockets, inside a `turmoil::Sim` host or client.
+/// Simulated sockets, inside a `turmoil::Sim` host or client (feature
+/// `turmoil`, for tests and simulations only).
 ///
 /// Outside a simulation every call fails (turmoil panics when used outside
 /// a `Sim`; do not call these from plain tokio code).
+#[cfg(feature = "turmoil")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Turmoil;
 
+#[cfg(feature = "turmoil")]
 impl Network for Turmoil {
     type Stream = turmoil::net::TcpStream;
     type Listener = turmoil::net::TcpListener;
@@ -227,6 +230,7 @@ impl Network for Turmoil {
     }
 }
 
+#[cfg(feature = "turmoil")]
 impl Listener for turmoil::net::TcpListener {
     type Stream = turmoil::net::TcpStream;
 

@@ -55,10 +55,12 @@ use std::io;
 
 mod counter;
 mod files;
+#[cfg(feature = "turmoil")]
 mod sim;
 
 pub use counter::{CounterError, DurableCounter};
 pub use files::Files;
+#[cfg(feature = "turmoil")]
 pub use sim::SimDisk;
 
 /// The operation that failed, in a [`StorageError::Io`].
