@@ -50,27 +50,49 @@ async fn raw_server(listener: TcpListener) {
     }
 }
 
-async fn raw_direct(n: u64) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(raw_server(listener));
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let mut stream = BufReader::new(stream);
-    let mut out = Vec::new();
-    for i in 0..n {
-        let (a, b) = (i as i64, 3i64);
-        out.clear();
-        out.extend_from_slice(&16u32.to_le_bytes());
-        out.extend_from_slice(&a.to_le_bytes());
-        out.extend_from_slice(&b.to_le_bytes());
-        stream.get_mut().write_all(&out).await.expect("write");
-        let len = stream.read_u32_le().await.expect("len");
-        let mut sum = [0u8; 8];
-        assert_eq!(len, 8);
-        stream.read_exact(&mut sum).await.expect("sum");
-        assert_eq!(i64::from_le_bytes(sum), a + b);
+/// The bench's raw client: owns its stream, writes a request, reads the
+/// answer.
+struct RawEcho {
+    stream: BufReader<TcpStream>,
+    out: Vec<u8>,
+}
+
+impl RawEcho {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(raw_server(listener));
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream: BufReader::new(stream),
+            out: Vec::new(),
+        }
     }
+
+    async fn round_trips(&mut self, n: u64) {
+        for i in 0..n {
+            let (a, b) = (i as i64, 3i64);
+            self.out.clear();
+            self.out.extend_from_slice(&16u32.to_le_bytes());
+            self.out.extend_from_slice(&a.to_le_bytes());
+            self.out.extend_from_slice(&b.to_le_bytes());
+            self.stream
+                .get_mut()
+                .write_all(&self.out)
+                .await
+                .expect("write");
+            let len = self.stream.read_u32_le().await.expect("len");
+            let mut sum = [0u8; 8];
+            assert_eq!(len, 8);
+            self.stream.read_exact(&mut sum).await.expect("sum");
+            assert_eq!(i64::from_le_bytes(sum), a + b);
+        }
+    }
+}
+
+async fn raw_direct(n: u64) {
+    RawEcho::start().await.round_trips(n).await;
 }
 
 async fn heddle(n: u64, keyed: bool, callers: u64) {
@@ -118,41 +140,116 @@ async fn heddle(n: u64, keyed: bool, callers: u64) {
     server.await.expect("server task").expect("server");
 }
 
-async fn lock(n: u64) {
-    use heddle::distributed::lock::{
-        LockClient, LockClientConfig, LockConfig, LockService, lock_service,
-    };
-    use heddle::storage::{DurableCounter, Files};
-    let dir = std::env::temp_dir().join(format!("heddle-lock-count-{}", std::process::id()));
-    let counter = DurableCounter::open(Files::open(&dir).await.expect("dir"), "fencing")
-        .await
-        .expect("counter");
-    let service = LockService::start(counter, LockConfig::default())
-        .await
-        .expect("service");
-    let listener = Tokio.bind(&Addr::new("127.0.0.1", 0)).await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(serve(
-        listener,
-        lock_service(service),
-        ServerConfig::new(b"t".to_vec()),
-        stop.clone(),
-    ));
-    let rpc = Client::new(
-        Tokio,
-        Addr::new("127.0.0.1", port),
-        ClientConfig::new(b"t".to_vec()),
-    );
-    let locks = LockClient::new(rpc.clone(), 1, LockClientConfig::default());
-    for _ in 0..n {
-        let lease = locks.acquire("count").await.expect("acquire");
-        locks.release(lease).await.expect("release");
+/// The `lock` bench's set-up: a lock server on real files and one client.
+struct LockCycles {
+    locks: heddle::distributed::lock::LockClient<Tokio>,
+    rpc: Client<Tokio>,
+    stop: tokio_util::sync::CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    dir: std::path::PathBuf,
+}
+
+impl LockCycles {
+    async fn start() -> Self {
+        use heddle::distributed::lock::{
+            LockClient, LockClientConfig, LockConfig, LockService, lock_service,
+        };
+        use heddle::storage::{DurableCounter, Files};
+        let dir = std::env::temp_dir().join(format!("heddle-lock-count-{}", std::process::id()));
+        let counter = DurableCounter::open(Files::open(&dir).await.expect("dir"), "fencing")
+            .await
+            .expect("counter");
+        let service = LockService::start(counter, LockConfig::default())
+            .await
+            .expect("service");
+        let listener = Tokio.bind(&Addr::new("127.0.0.1", 0)).await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            lock_service(service),
+            ServerConfig::new(b"t".to_vec()),
+            stop.clone(),
+        ));
+        let rpc = Client::new(
+            Tokio,
+            Addr::new("127.0.0.1", port),
+            ClientConfig::new(b"t".to_vec()),
+        );
+        let locks = LockClient::new(rpc.clone(), 1, LockClientConfig::default());
+        Self {
+            locks,
+            rpc,
+            stop,
+            server,
+            dir,
+        }
     }
-    rpc.close().await;
-    stop.cancel();
-    server.await.expect("server task").expect("server");
-    let _ = std::fs::remove_dir_all(&dir);
+
+    async fn cycles(&self, n: u64) {
+        for _ in 0..n {
+            let lease = self.locks.acquire("count").await.expect("acquire");
+            self.locks.release(lease).await.expect("release");
+        }
+    }
+
+    async fn stop(self) {
+        self.rpc.close().await;
+        self.stop.cancel();
+        self.server.await.expect("server task").expect("server");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn lock(n: u64) {
+    let cycles = LockCycles::start().await;
+    cycles.cycles(n).await;
+    cycles.stop().await;
+}
+
+/// The default de-duplication window's capacity (`ServerConfig`).
+const WINDOW: u64 = 100_000;
+
+/// `rounds` rounds of `block` raw round trips then `block` lock cycles,
+/// timed block by block: both see the same state of the machine, so their
+/// ratio drifts less than that of two measurements made seconds apart.
+/// Prints each round's ratio, then the medians.
+async fn lock_ratio(rounds: u64, block: u64) {
+    let mut raw = RawEcho::start().await;
+    let cycles = LockCycles::start().await;
+    // Warm-up: connections, and a full de-duplication window (the default
+    // keeps 100 000 outcomes; each acquire leaves one), as on a server
+    // that has been up for a while and in the `lock` bench after its first
+    // seconds: from then on every acquire evicts one.
+    raw.round_trips(block).await;
+    cycles.cycles(WINDOW + block).await;
+    let (mut raws, mut locks, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let t = std::time::Instant::now();
+        raw.round_trips(block).await;
+        let r = t.elapsed().as_secs_f64() * 1e6 / block as f64;
+        let t = std::time::Instant::now();
+        cycles.cycles(block).await;
+        let l = t.elapsed().as_secs_f64() * 1e6 / block as f64;
+        println!(
+            "round {round}: raw {r:.2} µs, lock cycle {l:.2} µs, ratio {:.3}",
+            l / r
+        );
+        raws.push(r);
+        locks.push(l);
+        ratios.push(l / r);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "median: raw {:.2} µs, lock cycle {:.2} µs, ratio {:.3}",
+        median(&mut raws),
+        median(&mut locks),
+        median(&mut ratios)
+    );
+    cycles.stop().await;
 }
 
 fn main() {
@@ -179,6 +276,7 @@ fn main() {
             "heddle_idempotent" => heddle(n, false, callers).await,
             "heddle_keyed" => heddle(n, true, callers).await,
             "lock" => lock(n).await,
+            "lock_ratio" => lock_ratio(n, if callers > 1 { callers } else { 2000 }).await,
             other => panic!("unknown contestant {other}"),
         }
     });

@@ -10,10 +10,12 @@
 //! carry a token and stale ones are refused with a typed
 //! [`Fenced`](super::Fenced).
 //!
-//! Requests to one lock server are serialised through one async mutex: a
-//! grant that persists a mark holds it across the disk write, so no other
-//! grant can overtake it. Persisting happens once per
-//! [`LockConfig::block`] grants.
+//! Each request runs on the machine under a short lock, never held across
+//! an `.await`. A grant whose token is above the durable mark waits for a
+//! mark at or above it to be stored before its reply leaves; grants made
+//! meanwhile ask for a mark too and wait likewise, so no reply ever names a
+//! token a restart could hand out again. Stores are serialised and never
+//! go backwards. Persisting happens once per [`LockConfig::block`] grants.
 //!
 //! Serve the routers with [`rpc::serve`](crate::distributed::rpc::serve);
 //! clients use [`LockClient`](super::LockClient).
@@ -79,7 +81,10 @@ impl MarkStore for VolatileMark {
 /// A lock server's state: the machine, its clock's origin, its mark store.
 #[derive(Debug)]
 pub struct LockService<S> {
-    machine: tokio::sync::Mutex<LockMachine>,
+    machine: Mutex<LockMachine>,
+    /// The highest mark stored; held across each store, so stores are
+    /// serialised and never go backwards.
+    stored: tokio::sync::Mutex<Token>,
     epoch: Instant,
     store: S,
 }
@@ -98,7 +103,8 @@ impl<S: MarkStore> LockService<S> {
     /// one [`LockConfig::max_ttl`], while leases the old process granted may
     /// still run.
     pub async fn start(store: S, config: LockConfig) -> Result<Arc<Self>, ServiceError<S::Error>> {
-        let machine = match store.load().await.map_err(ServiceError::Store)? {
+        let loaded = store.load().await.map_err(ServiceError::Store)?;
+        let machine = match loaded {
             None => LockMachine::new(config),
             Some(mark) => {
                 tracing::info!(mark, "lock service restarting above its durable token mark");
@@ -106,28 +112,46 @@ impl<S: MarkStore> LockService<S> {
             }
         };
         Ok(Arc::new(Self {
-            machine: tokio::sync::Mutex::new(machine),
+            machine: Mutex::new(machine),
+            stored: tokio::sync::Mutex::new(loaded.unwrap_or(0)),
             epoch: Instant::now(),
             store,
         }))
+    }
+
+    /// The machine, for one synchronous step. Its methods do not panic, so
+    /// a poisoned lock still holds a consistent machine.
+    fn machine(&self) -> std::sync::MutexGuard<'_, LockMachine> {
+        self.machine.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn now(&self) -> Duration {
         self.epoch.elapsed()
     }
 
-    /// Runs one request on the machine, persisting its mark first if asked.
+    /// Runs one request on the machine; when it asks for a mark, the reply
+    /// waits until one at or above it is stored.
     async fn run(
         &self,
         request: impl FnOnce(&mut LockMachine, Duration) -> Output,
     ) -> Result<Reply, ServiceError<S::Error>> {
-        let mut machine = self.machine.lock().await;
-        let out = request(&mut machine, self.now());
+        let out = request(&mut self.machine(), self.now());
         if let Some(mark) = out.persist {
-            self.store.store(mark).await.map_err(ServiceError::Store)?;
-            machine.persisted(mark);
+            self.persist(mark).await?;
         }
         Ok(out.reply)
+    }
+
+    /// Stores `mark` unless a mark at or above it already is.
+    async fn persist(&self, mark: Token) -> Result<(), ServiceError<S::Error>> {
+        let mut stored = self.stored.lock().await;
+        if mark > *stored {
+            self.store.store(mark).await.map_err(ServiceError::Store)?;
+            *stored = mark;
+        }
+        drop(stored);
+        self.machine().persisted(mark);
+        Ok(())
     }
 
     async fn acquire(&self, a: Acquire) -> Result<Reply, ServiceError<S::Error>> {
@@ -189,4 +213,89 @@ pub fn resource(store: Arc<Mutex<FencedStore>>) -> Router {
             };
             std::future::ready(Ok::<_, Infallible>(read))
         })
+}
+
+#[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
+mod tests {
+    use super::*;
+    use crate::distributed::lock::LockConfig;
+    use tokio::sync::Semaphore;
+
+    /// A mark store whose stores wait until the test lets them through.
+    #[derive(Clone)]
+    struct Gated {
+        open: Arc<Semaphore>,
+        stored: Arc<Mutex<Vec<Token>>>,
+    }
+
+    impl MarkStore for Gated {
+        type Error = Infallible;
+
+        async fn load(&self) -> Result<Option<Token>, Infallible> {
+            Ok(None)
+        }
+
+        async fn store(&self, mark: Token) -> Result<(), Infallible> {
+            if let Ok(permit) = self.open.acquire().await {
+                permit.forget();
+            }
+            self.stored
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(mark);
+            Ok(())
+        }
+    }
+
+    fn granted(reply: &Reply) -> Token {
+        match reply {
+            Reply::Granted { token, .. } => *token,
+            other => panic!("not granted: {other:?}"),
+        }
+    }
+
+    /// Two grants while the first block's mark is being stored: neither
+    /// reply leaves before a mark covering its token is stored.
+    #[tokio::test]
+    async fn no_token_is_handed_out_before_a_mark_covering_it_is_stored() {
+        let gate = Gated {
+            open: Arc::new(Semaphore::new(0)),
+            stored: Arc::default(),
+        };
+        let service = LockService::start(gate.clone(), LockConfig::default())
+            .await
+            .expect("starts");
+        let acquire = |lock: &str, owner| {
+            let (s, lock) = (Arc::clone(&service), lock.to_owned());
+            tokio::spawn(async move {
+                let args = Acquire {
+                    lock,
+                    owner,
+                    ttl_ms: 1000,
+                };
+                s.acquire(args).await
+            })
+        };
+        let (a, b) = (acquire("a", 1), acquire("b", 2));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !a.is_finished() && !b.is_finished(),
+            "a token was handed out before a mark covering it was stored"
+        );
+        gate.open.add_permits(2);
+        let a = granted(&a.await.expect("task").expect("stored"));
+        let b = granted(&b.await.expect("task").expect("stored"));
+        let stored = gate.stored.lock().unwrap_or_else(PoisonError::into_inner);
+        let mark = stored.iter().copied().max().expect("a mark was stored");
+        assert!(
+            mark >= a.max(b),
+            "tokens {a}, {b} above the stored mark {mark}"
+        );
+        assert!(
+            stored.windows(2).all(|w| w[0] < w[1]),
+            "stores went backwards: {stored:?}"
+        );
+    }
 }
