@@ -137,3 +137,75 @@ fn a_paused_host_runs_nothing_and_wakes_with_its_clock_jumped() {
     );
     assert!(wakes.len() >= 10 + 4, "it runs before and after: {wakes:?}");
 }
+
+/// A task woken while its host is paused runs, at the resume, inside the
+/// simulation as its host (the clock jump yields to it). Before the fix it
+/// ran outside the world: `sim_elapsed` was `None` there, and turmoil's
+/// networking panicked ("cannot access a scoped thread local variable",
+/// seed 313 of `lock:ttl-only`).
+#[test]
+fn a_task_woken_during_a_pause_runs_inside_the_simulation() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::time::Duration;
+    use tokio::sync::Notify;
+    let (inside, outside) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let wake = Arc::new(Notify::new());
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(10))
+        .tick_duration(Duration::from_millis(1))
+        .build();
+    let (i, o, w) = (Arc::clone(&inside), Arc::clone(&outside), Arc::clone(&wake));
+    sim.host("sleeper", move || {
+        let (i, o, w) = (Arc::clone(&i), Arc::clone(&o), Arc::clone(&w));
+        async move {
+            // A task of the host's runtime (as `tokio::spawn` makes them in
+            // heddle's clients), not of its local set.
+            tokio::spawn(async move {
+                loop {
+                    w.notified().await;
+                    let seen = if turmoil::sim_elapsed().is_some() {
+                        &i
+                    } else {
+                        &o
+                    };
+                    seen.fetch_add(1, Relaxed);
+                }
+            });
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+    let ms = Duration::from_millis;
+    while sim.elapsed() < ms(10) {
+        sim.step().expect("steps");
+    }
+    sim.pause("sleeper");
+    while sim.elapsed() < ms(20) {
+        sim.step().expect("steps");
+    }
+    // Woken from outside while paused (as a message or a timer might have
+    // left it ready): it must not run before the resume, nor outside.
+    wake.notify_one();
+    sim.step().expect("steps");
+    assert_eq!(
+        inside.load(Relaxed) + outside.load(Relaxed),
+        0,
+        "ran while paused"
+    );
+    sim.resume("sleeper");
+    while sim.elapsed() < ms(30) {
+        sim.step().expect("steps");
+    }
+    assert_eq!(
+        outside.load(Relaxed),
+        0,
+        "the task ran outside the simulation"
+    );
+    assert_eq!(
+        inside.load(Relaxed),
+        1,
+        "the task did not run once after the resume"
+    );
+}

@@ -486,9 +486,10 @@ impl<'a> Sim<'a> {
 
         for (&addr, rt) in running {
             // A host resumed from a pause wakes with its clock moved by all
-            // the time it missed, as a paused process does.
-            if let Some(owed) = self.owed.shift_remove(&addr) {
-                rt.jump(owed);
+            // the time it missed, as a paused process does (heddle's patch;
+            // the runtime's clock moves below, once the host is current).
+            let owed = self.owed.shift_remove(&addr);
+            if let Some(owed) = owed {
                 self.world.borrow_mut().tick(addr, owed);
             }
             let _span_guard = tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
@@ -506,9 +507,18 @@ impl<'a> Sim<'a> {
 
                 // Set the current host (see method docs)
                 world.current = Some(addr);
-
-                world.current_host_mut().timer.now(rt.now());
             }
+            // heddle's patch: `tokio::time::advance` yields once, so the
+            // host's runtime may run a task that was already ready: it runs
+            // inside the world, as its host, like any tick's.
+            if let Some(owed) = owed {
+                World::enter(&self.world, || rt.jump(owed));
+            }
+            self.world
+                .borrow_mut()
+                .current_host_mut()
+                .timer
+                .now(rt.now());
 
             let is_software_finished = World::enter(&self.world, || rt.tick(tick))?;
 
