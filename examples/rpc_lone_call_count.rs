@@ -21,6 +21,18 @@
 //! `lock` (one `LockClient::acquire` + `release` per iteration against a
 //! lock server whose token mark is a `DurableCounter` in a temporary
 //! directory: the `lock` bench's cycle).
+//!
+//! `lock_ratio ROUNDS [BLOCK]` is a measurement, not a count: after
+//! filling the de-duplication window it alternates blocks of `BLOCK` raw
+//! round trips and `BLOCK` lock cycles (default 2 000) for `ROUNDS` rounds
+//! and prints each round's times and their ratio, then the medians. Both
+//! contestants see the same state of the machine, so the ratio drifts less
+//! than criterion's, whose two measurements are taken seconds apart
+//! (BENCHMARKS.md, "the night of 2026-12-02/03").
+//!
+//! ```text
+//! target/release/examples/rpc_lone_call_count lock_ratio 30 2000
+//! ```
 
 use heddle::distributed::rpc::{Client, ClientConfig, Router, ServerConfig, serve};
 use heddle::net::{Addr, Network, Tokio};

@@ -1,6 +1,6 @@
 //! The guide's async TCP echo server (§4), written once over [`Network`]:
 //! real sockets with [`Tokio`](super::Tokio), simulated hosts with
-//! [`Turmoil`](super::Turmoil).
+//! `Turmoil` (feature `turmoil`).
 //!
 //! **What.** Every byte a client sends comes back. Unlike the guide's
 //! version, a connection that stays silent longer than

@@ -3,7 +3,7 @@
 //!
 //! Code above the trait is generic over [`Network`], so one build holds both
 //! implementations and chooses at the call site: [`Tokio`] for real sockets,
-//! [`Turmoil`] inside a `turmoil::Sim`, where hosts, latency, loss,
+//! `Turmoil` (feature `turmoil`) inside a `turmoil::Sim`, where hosts, latency, loss,
 //! partitions and crashes are all driven by the simulation's seed.
 //!
 //! Rules for code written against it (they are what makes simulation

@@ -1,7 +1,7 @@
 //! The disk abstraction: one trait for the few durable-storage operations a
 //! distributed protocol needs (read a file, append to it, make it durable,
 //! replace it atomically), implemented over real files ([`Files`]) and over
-//! turmoil's simulated per-host disk ([`SimDisk`]), where a crash loses
+//! turmoil's simulated per-host disk (`SimDisk`, feature `turmoil`), where a crash loses
 //! exactly what was not synced.
 //!
 //! **What.** A [`Storage`] is a flat namespace of named files under one
@@ -17,7 +17,7 @@
 //! milliseconds. Called on a server's runtime thread it would stall every
 //! task on that worker (the problem `net::serve_connections` avoids for
 //! connections); so the trait returns futures, [`Files`] runs each
-//! operation on tokio's blocking pool, and [`SimDisk`] completes in place,
+//! operation on tokio's blocking pool, and `SimDisk` completes in place,
 //! deterministically, as turmoil's disk takes no simulated time. A
 //! write-ahead log appends then syncs; a durable counter
 //! ([`DurableCounter`]) replaces. Both are written once against the trait and

@@ -117,10 +117,11 @@ struct Done {
 /// Finished keys sit in a ring in the order they finished, which is the
 /// order they are evicted in; a hash index maps each to its place in the
 /// ring. A full window (the steady state of a busy server) touches, per
-/// call, two places in that index at random and the ring only at its two
-/// ends, where a table of whole entries would touch two entries at random
-/// in a table many times larger (about 10 MB at the default capacity):
-/// cache misses that were the larger part of the window's time.
+/// call, three places in that index at random (look up, insert, evict)
+/// and the ring only at its two ends, where a table of whole entries
+/// touched as many entries at random in a table ten times larger (about
+/// 12 MB at the default capacity): cache misses that were the larger part
+/// of the window's time.
 #[derive(Debug)]
 pub struct DedupWindow<W> {
     capacity: usize,
