@@ -219,22 +219,21 @@ async fn lock(n: u64) {
     cycles.stop().await;
 }
 
-/// The default de-duplication window's capacity (`ServerConfig`).
-const WINDOW: u64 = 100_000;
-
 /// `rounds` rounds of `block` raw round trips then `block` lock cycles,
 /// timed block by block: both see the same state of the machine, so their
 /// ratio drifts less than that of two measurements made seconds apart.
 /// Prints each round's ratio, then the medians.
 async fn lock_ratio(rounds: u64, block: u64) {
+    let rounds = rounds.max(1);
     let mut raw = RawEcho::start().await;
     let cycles = LockCycles::start().await;
-    // Warm-up: connections, and a full de-duplication window (the default
-    // keeps 100 000 outcomes; each acquire leaves one), as on a server
+    // Warm-up: connections, and a full de-duplication window (at its
+    // default capacity; each acquire leaves one outcome), as on a server
     // that has been up for a while and in the `lock` bench after its first
     // seconds: from then on every acquire evicts one.
     raw.round_trips(block).await;
-    cycles.cycles(WINDOW + block).await;
+    let window = ServerConfig::DEFAULT_DEDUP_CAPACITY as u64;
+    cycles.cycles(window + block).await;
     let (mut raws, mut locks, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let t = std::time::Instant::now();
@@ -274,7 +273,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let contestant = args.next().unwrap_or_else(|| "heddle_idempotent".into());
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let callers: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
+    // Callers for the RPC contestants, the block size for `lock_ratio`.
+    let third: Option<u64> = args.next().and_then(|s| s.parse().ok());
+    let callers = third.unwrap_or(1).max(1);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -288,7 +289,7 @@ fn main() {
             "heddle_idempotent" => heddle(n, false, callers).await,
             "heddle_keyed" => heddle(n, true, callers).await,
             "lock" => lock(n).await,
-            "lock_ratio" => lock_ratio(n, if callers > 1 { callers } else { 2000 }).await,
+            "lock_ratio" => lock_ratio(n, third.unwrap_or(2000).max(1)).await,
             other => panic!("unknown contestant {other}"),
         }
     });

@@ -145,11 +145,15 @@ impl std::fmt::Debug for dyn Observer {
 }
 
 impl ServerConfig {
+    /// The de-duplication window's default capacity, in outcomes.
+    pub const DEFAULT_DEDUP_CAPACITY: usize = 100_000;
+
     /// Clients must present `token`. Defaults: 1024 connections, 64 calls in
     /// flight per connection, 5 s to complete the handshake, a connection
     /// with no call running is closed after 30 s without a frame, frames up
     /// to [`DEFAULT_MAX_FRAME`](crate::wire::frame::DEFAULT_MAX_FRAME), a
-    /// de-duplication window of 100 000 outcomes private to this server.
+    /// de-duplication window of [`DEFAULT_DEDUP_CAPACITY`](Self::DEFAULT_DEDUP_CAPACITY)
+    /// outcomes private to this server.
     pub fn new(token: impl Into<Secret>) -> Self {
         Self {
             token: token.into(),
@@ -158,7 +162,7 @@ impl ServerConfig {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             codec: FrameCodec::default(),
-            dedup_capacity: 100_000,
+            dedup_capacity: Self::DEFAULT_DEDUP_CAPACITY,
             dedup: None,
             observer: None,
             #[cfg(feature = "defects")]
