@@ -80,10 +80,11 @@
 
 use super::framed::{FrameReader, FramedError};
 use std::future::Future;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 /// What the loop does after a callback.
@@ -235,16 +236,20 @@ where
     let mut last_frame = Instant::now();
     let far = Duration::from_secs(86_400 * 365);
     let mut timed = protocol.idle_limit().is_some();
-    let idle = tokio::time::sleep_until(last_frame + protocol.idle_limit().unwrap_or(far));
-    tokio::pin!(idle);
+    let mut idle = LoopTimer::at(last_frame + protocol.idle_limit().unwrap_or(far));
     let never = CancellationToken::new();
-    let stopping = shutdown.unwrap_or(&never).cancelled();
+    let token = shutdown.unwrap_or(&never);
+    let stopping = token.cancelled();
     tokio::pin!(stopping);
+    let mut registered = Registered::default();
     let mut stopped = shutdown.is_none();
     while l.reading || protocol.busy() {
         tokio::select! {
             biased;
-            () = &mut stopping, if !stopped && l.reading => {
+            () = std::future::poll_fn(|cx| {
+                let stop = stopping.as_mut();
+                registered.poll(cx, token.is_cancelled(), |cx| stop.poll(cx))
+            }), if !stopped && l.reading => {
                 stopped = true;
                 if !protocol.on_shutdown() {
                     l.reading = false;
@@ -265,7 +270,7 @@ where
                         // A limit appeared: count it from this frame.
                         timed = true;
                         last_frame = Instant::now();
-                        idle.as_mut().reset(last_frame);
+                        idle.reset(last_frame);
                     }
                 }
                 Ok(None) => match protocol.on_peer_closed() {
@@ -277,10 +282,10 @@ where
                     l.fail(end);
                 }
             },
-            () = &mut idle, if timed && l.reading && !protocol.busy() => {
+            () = idle.elapsed(), if timed && l.reading && !protocol.busy() => {
                 match protocol.idle_limit().map(|limit| last_frame + limit) {
                     None => timed = false,
-                    Some(due) if Instant::now() < due => idle.as_mut().reset(due),
+                    Some(due) if Instant::now() < due => idle.reset(due),
                     Some(_) => {
                         let end = protocol.on_idle();
                         l.fail(end);
@@ -297,6 +302,78 @@ where
             let _ = tokio::time::timeout(limits.write, writer.shutdown()).await;
             Ok(())
         }
+    }
+}
+
+/// A select loop polls every branch each time any of them wakes it (twice
+/// per request in [`drive`]), and some branches cost more to poll than to
+/// skip: a cancellation token's wait visits a locked waiter list, a timer
+/// re-registers its waker. `Registered` remembers the waker such a branch
+/// last registered, so the loop polls it again only when it may have
+/// become ready or the waker changed. What "may be ready" means is the
+/// caller's: an atomic the branch's wake-up also sets.
+#[derive(Debug, Default)]
+pub(crate) struct Registered(Option<Waker>);
+
+impl Registered {
+    /// `poll`s the branch unless it is pending with this `cx`'s waker and
+    /// `may_be_ready` is false.
+    pub(crate) fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        may_be_ready: bool,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let same = self.0.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if same && !may_be_ready {
+            return Poll::Pending;
+        }
+        let outcome = poll(cx);
+        if outcome.is_ready() {
+            self.0 = None;
+        } else if !same {
+            self.0 = Some(cx.waker().clone());
+        }
+        outcome
+    }
+
+    /// The branch was re-armed (a timer reset): it holds no waker yet.
+    pub(crate) fn forget(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// A timer a select loop keeps for its life and re-arms, polled through
+/// [`Registered`]: skipped while it has neither fired nor been reset.
+#[derive(Debug)]
+pub(crate) struct LoopTimer {
+    sleep: Pin<Box<Sleep>>,
+    registered: Registered,
+}
+
+impl LoopTimer {
+    /// A timer armed for `deadline`.
+    pub(crate) fn at(deadline: Instant) -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            registered: Registered::default(),
+        }
+    }
+
+    /// Re-arms the timer for `deadline`.
+    pub(crate) fn reset(&mut self, deadline: Instant) {
+        self.sleep.as_mut().reset(deadline);
+        self.registered.forget();
+    }
+
+    /// Completes when the deadline passed (again after each reset).
+    pub(crate) async fn elapsed(&mut self) {
+        std::future::poll_fn(|cx| {
+            let fired = self.sleep.is_elapsed();
+            let sleep = self.sleep.as_mut();
+            self.registered.poll(cx, fired, |cx| sleep.poll(cx))
+        })
+        .await;
     }
 }
 
@@ -463,5 +540,66 @@ mod tests {
         let end = answer_to_a_peer_that_stops_reading(64 * 1024).await;
         assert!(matches!(end, Err(IoEnd::WriteTimeout)), "{end:?}");
         assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    /// A waker that records that it was woken.
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A loop timer skips its polls while armed and unfired, yet completes
+    /// once its deadline passed, and again after each reset.
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_timer_fires_and_fires_again_after_a_reset() {
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = Waker::from(std::sync::Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        let mut timer = LoopTimer::at(Instant::now() + Duration::from_secs(1));
+        for round in 0..2 {
+            woken.0.store(false, std::sync::atomic::Ordering::SeqCst);
+            for _ in 0..2 {
+                let poll = std::pin::pin!(timer.elapsed()).poll(&mut cx);
+                assert!(poll.is_pending(), "round {round}: fired early");
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+            let was_woken = woken.0.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(was_woken, "round {round}: the timer did not wake its task");
+            let poll = std::pin::pin!(timer.elapsed()).poll(&mut cx);
+            assert!(poll.is_ready(), "round {round}: the timer did not complete");
+            timer.reset(Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    /// The shutdown branch skips its wait future while the loop's waker is
+    /// unchanged: a drive polled last by another waker must still be woken
+    /// by a shutdown, through that waker.
+    #[tokio::test]
+    async fn a_shutdown_wakes_the_waker_that_polled_the_drive_last() {
+        let codec = FrameCodec::new(1024);
+        let (ours, _peer) = tokio::io::duplex(1024);
+        let (r, mut w) = tokio::io::split(ours);
+        let mut reader = FrameReader::new(r, codec);
+        let limits = Limits::new(Duration::from_secs(2));
+        let mut answer = Answer { reply: 1 };
+        let token = CancellationToken::new();
+        let drive = drive(&mut answer, &mut reader, &mut w, &limits, Some(&token));
+        let mut drive = std::pin::pin!(drive);
+        let wakers = [
+            std::sync::Arc::new(Woken::default()),
+            std::sync::Arc::new(Woken::default()),
+        ];
+        for woken in &wakers {
+            let waker = Waker::from(std::sync::Arc::clone(woken));
+            let poll = drive.as_mut().poll(&mut Context::from_waker(&waker));
+            assert!(poll.is_pending(), "nothing to do yet");
+        }
+        token.cancel();
+        let latest = wakers[1].0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(latest, "the shutdown did not wake the drive's latest waker");
     }
 }

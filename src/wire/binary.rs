@@ -55,7 +55,14 @@ impl postcard::ser_flavors::Flavor for Appender<'_> {
     type Output = ();
 
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        // Most of postcard's slices are one-byte varints (ids, lengths,
+        // small numbers): a call to `memcpy` for each cost more than the
+        // byte.
+        if let &[byte] = data {
+            self.0.push(byte);
+        } else {
+            self.0.extend_from_slice(data);
+        }
         Ok(())
     }
 

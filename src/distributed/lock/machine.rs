@@ -217,10 +217,14 @@ impl LockMachine {
             token,
             expires_at,
         };
-        if self.leases.insert(lock.to_owned(), lease).is_none()
-            && self.leases.len() >= self.sweep_at
-        {
-            self.expire(now);
+        // A name seen before keeps its entry (and its key's allocation).
+        if let Some(entry) = self.leases.get_mut(lock) {
+            *entry = lease;
+        } else {
+            self.leases.insert(lock.to_owned(), lease);
+            if self.leases.len() >= self.sweep_at {
+                self.expire(now);
+            }
         }
         tracing::debug!(lock, owner, token, "lease granted");
         Output {
@@ -249,10 +253,12 @@ impl LockMachine {
 
     /// Gives the lease up, if `token` is still the live lease of `owner`.
     pub fn release(&mut self, lock: &str, owner: Owner, token: Token, now: Duration) -> Output {
-        if self.held_by(lock, owner, token, now).is_none() {
+        let Some(lease) = self.held_by(lock, owner, token, now) else {
             return Output::reply(Reply::NotHolder);
-        }
-        self.leases.remove(lock);
+        };
+        // Ended, not removed: the entry behaves as absent (as an expired
+        // lease does) and is reused by the name's next grant, or swept.
+        lease.expires_at = Duration::ZERO;
         tracing::debug!(lock, owner, token, "lease released");
         Output::reply(Reply::Released)
     }
@@ -284,12 +290,13 @@ impl LockMachine {
         self.sweep_at = (2 * self.leases.len()).max(SWEEP_MIN);
     }
 
-    /// The number of leases currently stored (live or not yet expired away).
+    /// The number of entries in the lock table: live leases, and ended ones
+    /// (expired or released) not yet swept.
     pub fn len(&self) -> usize {
         self.leases.len()
     }
 
-    /// Whether no lease is stored.
+    /// Whether the lock table has no entry, live or ended.
     pub fn is_empty(&self) -> bool {
         self.leases.is_empty()
     }
@@ -337,7 +344,9 @@ mod tests {
         assert_eq!(m.renew("x", 1, a, TTL, ms(101)).reply, Reply::NotHolder);
         assert_eq!(m.release("x", 1, a, ms(101)).reply, Reply::NotHolder);
         assert_eq!(m.release("x", 2, b, ms(101)).reply, Reply::Released);
-        assert!(m.is_empty());
+        // Released: free for anyone at once, and the token is spent.
+        assert_eq!(m.release("x", 2, b, ms(101)).reply, Reply::NotHolder);
+        assert!(grant(&mut m, 3, ms(101)) > b);
     }
 
     #[test]
@@ -348,6 +357,25 @@ mod tests {
         }
         // Every lease but the newest few expired long ago.
         assert!(m.len() <= SWEEP_MIN, "{} leases kept", m.len());
+    }
+
+    #[test]
+    fn released_leases_are_swept_and_a_name_reuses_its_entry() {
+        let mut m = LockMachine::new(config(64));
+        for i in 0..1000 {
+            let lock = format!("job-{i}");
+            let Reply::Granted { token, .. } = m.acquire(&lock, 1, TTL, ms(0)).reply else {
+                panic!("job-{i} not granted");
+            };
+            assert_eq!(m.release(&lock, 1, token, ms(0)).reply, Reply::Released);
+        }
+        assert!(m.len() <= SWEEP_MIN, "{} leases kept", m.len());
+        let kept = m.len();
+        for _ in 0..10 {
+            let token = grant(&mut m, 1, ms(0));
+            assert_eq!(m.release("x", 1, token, ms(0)).reply, Reply::Released);
+        }
+        assert!(m.len() <= kept + 1, "{} entries for one more name", m.len());
     }
 
     #[test]

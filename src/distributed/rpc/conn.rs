@@ -42,20 +42,23 @@
 use super::ConnectionEnd;
 use super::dedup::Outcome;
 use super::session::{ClientEvent, ClientSession, Verdict, Violation};
-use crate::net::driver::{self, Flow, IoEnd, Limits, Protocol};
+use crate::net::driver::{self, Flow, IoEnd, Limits, LoopTimer, Protocol};
 use crate::net::framed::FrameReader;
 use crate::wire::WireError;
 use crate::wire::binary::{self, CallRef, Envelope};
 use crate::wire::frame::FrameCodec;
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{AcqRel, Release};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, ReadHalf, WriteHalf};
-use tokio::sync::{Notify, oneshot};
-use tokio::time::{Instant, Sleep};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 /// What a caller waiting on the connection is told.
 #[derive(Debug)]
@@ -121,10 +124,43 @@ impl State {
 pub(super) struct Shared<S> {
     state: Mutex<State>,
     writer: Mutex<WriteHalf<S>>,
-    wake: Notify,
+    wake: Signal,
     codec: FrameCodec,
     /// Every call's attempt timeout.
     timeout: Duration,
+}
+
+/// Wakes the connection task: a flag and the task's waker. Raising it
+/// before the task waits is not lost (as `Notify::notify_one`'s permit).
+/// Unlike `Notify`, whose `notified()` future joins and leaves a locked
+/// waiter list each time the task waits (once per reply here), waiting
+/// costs an atomic swap and a `will_wake` check.
+#[derive(Default)]
+struct Signal {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    fn notify_one(&self) {
+        self.raised.store(true, Release);
+        self.waker.wake();
+    }
+
+    /// Ready once raised since the last time it was ready.
+    fn poll_raised(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.raised.swap(false, AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // Raised between the check and the registration: its wake-up may
+        // have found no waker.
+        if self.raised.swap(false, AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -154,7 +190,7 @@ impl<S: crate::net::Stream> Shared<S> {
                 deadlines: VecDeque::new(),
             }),
             writer: Mutex::new(writer),
-            wake: Notify::new(),
+            wake: Signal::default(),
             codec,
             timeout,
         });
@@ -278,7 +314,7 @@ impl<S: crate::net::Stream> AsyncWrite for TaskWriter<'_, S> {
 struct Task<S> {
     shared: Arc<Shared<S>>,
     /// The one timer for every call's deadline (see the module doc).
-    timer: Pin<Box<Sleep>>,
+    timer: LoopTimer,
 }
 
 /// What woke the connection task.
@@ -318,9 +354,7 @@ impl<S: crate::net::Stream> Task<S> {
         state.prune();
         let next = state.deadlines.front().map(|&(deadline, _)| deadline);
         drop(state);
-        self.timer
-            .as_mut()
-            .reset(next.unwrap_or(now + self.shared.timeout));
+        self.timer.reset(next.unwrap_or(now + self.shared.timeout));
         for waiter in expired {
             // The caller may have given up meanwhile.
             let _ = waiter.send(Answer::TimedOut);
@@ -340,8 +374,8 @@ impl<S: crate::net::Stream> Protocol for Task<S> {
     async fn next_event(&mut self) -> Event {
         tokio::select! {
             biased;
-            () = self.shared.wake.notified() => Event::Shared,
-            () = &mut self.timer => Event::Deadline,
+            () = std::future::poll_fn(|cx| self.shared.wake.poll_raised(cx)) => Event::Shared,
+            () = self.timer.elapsed() => Event::Deadline,
         }
     }
 
@@ -439,7 +473,7 @@ async fn run<S: crate::net::Stream>(
 ) {
     let mut task = Task {
         shared: Arc::clone(&shared),
-        timer: Box::pin(tokio::time::sleep(timeout)),
+        timer: LoopTimer::at(Instant::now() + timeout),
     };
     let limits = Limits::new(timeout);
     let mut writer = TaskWriter(&shared.writer);
@@ -659,5 +693,41 @@ mod tests {
             conn.send(&call(2, b""), tx, false),
             Err(SendError::Lost)
         ));
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicU32);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The connection task's signal keeps a raise that came before the
+    /// wait, wakes a waiting task, and is consumed by the wait it ends.
+    #[test]
+    fn the_wake_signal_keeps_an_early_raise_and_wakes_a_waiting_task() {
+        let signal = Signal::default();
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        signal.notify_one();
+        assert!(
+            signal.poll_raised(&mut cx).is_ready(),
+            "a raise before the wait was lost"
+        );
+        assert!(
+            signal.poll_raised(&mut cx).is_pending(),
+            "a raise counted twice"
+        );
+        signal.notify_one();
+        assert_eq!(
+            count.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the waiting task was not woken"
+        );
+        assert!(signal.poll_raised(&mut cx).is_ready());
     }
 }

@@ -41,7 +41,7 @@ use super::defects::ServerDefect;
 use crate::wire::binary::{
     self, Call, CallRef, Envelope, Health, Refusal, RemoteError, Reply, Secret,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The RPC protocol version this build speaks (sent in `Hello`).
 pub const PROTOCOL: u16 = 3;
@@ -110,8 +110,11 @@ pub struct ServerSession {
     /// The client id presented at the handshake: the scope of its keys.
     client: u128,
     max_in_flight: u32,
-    /// Calls admitted and not yet answered (executing or joined).
-    in_flight: BTreeSet<u64>,
+    /// Calls admitted and not yet answered (executing or joined), in
+    /// order: a short sorted list (at most `max_in_flight` ids, appended in
+    /// the usual case of rising ids) that, unlike a tree, allocates nothing
+    /// per call once it has grown.
+    in_flight: Vec<u64>,
     draining: bool,
     #[cfg(feature = "defects")]
     defect: Option<ServerDefect>,
@@ -126,7 +129,7 @@ impl ServerSession {
             token: token.into(),
             client: 0,
             max_in_flight: max_in_flight.max(1),
-            in_flight: BTreeSet::new(),
+            in_flight: Vec::new(),
             draining: false,
             #[cfg(feature = "defects")]
             defect: None,
@@ -270,7 +273,7 @@ impl ServerSession {
         join: impl FnOnce(u64) -> W,
     ) -> Admission {
         let id = call.id;
-        if self.in_flight.contains(&id) {
+        if self.in_flight.binary_search(&id).is_ok() {
             // Two calls in flight under one id: replies could not be told
             // apart. The client is broken; drop it.
             tracing::debug!(id, "rpc: duplicate call id in flight");
@@ -302,7 +305,7 @@ impl ServerSession {
                 Begin::Execute => {}
                 Begin::Joined => {
                     super::metrics::metric!(counter, SERVER_DEDUP_HITS).increment(1);
-                    self.in_flight.insert(id);
+                    self.admitted(id);
                     return Admission::Wait;
                 }
                 Begin::Done(outcome) => {
@@ -312,8 +315,23 @@ impl ServerSession {
                 Begin::Mismatch => return refuse(RemoteError::KeyReused),
             }
         }
-        self.in_flight.insert(id);
+        self.admitted(id);
         Admission::Execute
+    }
+
+    /// Records call `id` (not in flight) as in flight.
+    fn admitted(&mut self, id: u64) {
+        match self.in_flight.binary_search(&id) {
+            Ok(_) => {}
+            Err(at) => self.in_flight.insert(at, id),
+        }
+    }
+
+    /// Call `id` is answered.
+    fn answered(&mut self, id: u64) {
+        if let Ok(at) = self.in_flight.binary_search(&id) {
+            self.in_flight.remove(at);
+        }
     }
 
     /// The window's key for this client's idempotency `key`.
@@ -347,7 +365,7 @@ impl ServerSession {
         outcome: Outcome,
         dedup: Option<&mut DedupWindow<W>>,
     ) -> (Envelope, Vec<W>) {
-        self.in_flight.remove(&id);
+        self.answered(id);
         let joined = match (key, dedup) {
             (Some(key), Some(window)) => window.finish(self.scoped(key), outcome.clone()),
             _ => Vec::new(),
@@ -362,7 +380,7 @@ impl ServerSession {
         if self.planted(ServerDefect::JoinLeak) {
             return reply(id, outcome);
         }
-        self.in_flight.remove(&id);
+        self.answered(id);
         reply(id, outcome)
     }
 }
