@@ -1,12 +1,14 @@
 //! Properties of the lock service's pure state machine, no network: clients
-//! acquire, renew and release two locks at random times, and the service
-//! crashes and restarts from its last durable token mark.
+//! acquire, renew and release two locks at random times, marks asked for
+//! ahead of need are stored at random times (or lost in a crash), and the
+//! service crashes and restarts from its last durable token mark.
 //!
 //! Properties: at any instant at most one lease on a lock is live; every
 //! token granted is larger than every token granted before it, across
-//! restarts. Two misuses must each break their property: a service that
-//! restarts its counter from zero (the `volatile-counter` defect) and one
-//! that grants at once after a restart, while leases it forgot still run.
+//! restarts. Three misuses must each break their property: a service that
+//! restarts its counter from zero (the `volatile-counter` defect), one that
+//! grants at once after a restart, while leases it forgot still run, and a
+//! driver that replies before a mark it must wait for is stored.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 mod common;
@@ -35,7 +37,9 @@ enum Step {
         owner: u64,
         lock: usize,
     },
-    /// The service crashes (between persisting and replying, if `torn`).
+    /// The background store of the marks asked for ahead completes.
+    Stored,
+    /// The service crashes (a background store in flight is lost).
     Crash,
 }
 
@@ -47,6 +51,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             4 => who.clone().prop_map(|(owner, lock)| Step::Acquire { owner, lock }),
             2 => who.clone().prop_map(|(owner, lock)| Step::Renew { owner, lock }),
             2 => who.prop_map(|(owner, lock)| Step::Release { owner, lock }),
+            1 => Just(Step::Stored),
             1 => Just(Step::Crash),
         ],
         1..80,
@@ -71,6 +76,9 @@ enum Restart {
     Volatile,
     /// Without the grace period: forgotten leases overlap new ones.
     NoGrace,
+    /// Correct restarts, but the driver stores every mark in the
+    /// background, replying before the ones it must wait for are durable.
+    ReplyBeforeStore,
 }
 
 const CONFIG: LockConfig = LockConfig {
@@ -81,24 +89,41 @@ const CONFIG: LockConfig = LockConfig {
 fn run(steps: &[Step], restart: Restart) -> Result<(), Broken> {
     let mut now = Duration::ZERO;
     let mut durable: Token = 0;
+    // The highest mark being stored in the background.
+    let mut storing: Option<Token> = None;
     let mut m = LockMachine::new(CONFIG);
     let mut held = Held::new();
     let mut max_granted: Token = 0;
     for step in steps {
         match *step {
             Step::Wait(ms) => now += Duration::from_millis(ms),
+            Step::Stored => {
+                if let Some(mark) = storing.take() {
+                    durable = durable.max(mark);
+                    m.persisted(mark);
+                }
+            }
             Step::Crash => {
+                storing = None;
                 m = match restart {
-                    Restart::Durable => LockMachine::recover(CONFIG, durable, now),
+                    Restart::Durable | Restart::ReplyBeforeStore => {
+                        LockMachine::recover(CONFIG, durable, now)
+                    }
                     Restart::Volatile => LockMachine::recover(CONFIG, 0, now),
                     Restart::NoGrace => LockMachine::recover(CONFIG, durable, Duration::ZERO),
                 };
             }
             Step::Acquire { owner, lock } => {
                 let out = m.acquire(LOCKS[lock], owner, TTL, now);
-                if let Some(mark) = out.persist {
-                    durable = mark;
-                    m.persisted(mark);
+                match out.persist {
+                    // The driver stores it (or sees a store in flight
+                    // finish) before it replies.
+                    Some(mark) if out.must_wait && restart != Restart::ReplyBeforeStore => {
+                        durable = durable.max(mark);
+                        m.persisted(mark);
+                    }
+                    Some(mark) => storing = storing.max(Some(mark)),
+                    None => {}
                 }
                 if let Reply::Granted { token, ttl } = out.reply {
                     let expires_at = now + ttl;
@@ -168,6 +193,15 @@ fn caught(restart: Restart) -> Option<Broken> {
 #[test]
 fn a_volatile_counter_is_caught() {
     let broken = caught(Restart::Volatile);
+    assert!(
+        matches!(broken, Some(Broken::TokenNotIncreasing { .. })),
+        "caught the wrong property: {broken:?}"
+    );
+}
+
+#[test]
+fn a_reply_before_its_mark_is_stored_is_caught() {
+    let broken = caught(Restart::ReplyBeforeStore);
     assert!(
         matches!(broken, Some(Broken::TokenNotIncreasing { .. })),
         "caught the wrong property: {broken:?}"

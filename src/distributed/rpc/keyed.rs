@@ -47,6 +47,7 @@
 
 use super::dedup::{DedupStore, DedupWindow, Joiner, Outcome};
 use super::session::{Admission, ServerAction, ServerSession};
+use crate::net::driver::Registered;
 use crate::sync::task::{SyncMutexGuard, mpsc};
 use crate::wire::binary::{Call, CallRef, Envelope};
 
@@ -57,6 +58,9 @@ pub struct Port {
     store: Option<DedupStore>,
     tx: mpsc::UnboundedSender<(u64, Outcome)>,
     rx: mpsc::UnboundedReceiver<(u64, Outcome)>,
+    /// The waker [`joined`](Self::joined) left with `rx` (it is polled on
+    /// every turn of the connection's loop, and joins are rare).
+    waiting: Registered,
     #[cfg(feature = "defects")]
     join_wrong_id: bool,
 }
@@ -70,6 +74,7 @@ impl Port {
             store,
             tx,
             rx,
+            waiting: Registered::default(),
             #[cfg(feature = "defects")]
             join_wrong_id: false,
         }
@@ -148,7 +153,11 @@ impl Port {
     /// running execution: its call id and outcome. Never ends by itself
     /// (the port holds a sender), so it can sit in a `select!`.
     pub async fn joined(&mut self) -> (u64, Outcome) {
-        match self.rx.recv().await {
+        let next = std::future::poll_fn(|cx| {
+            let rx = &mut self.rx;
+            self.waiting.poll(cx, !rx.is_empty(), |cx| rx.poll_recv(cx))
+        });
+        match next.await {
             Some(joined) => joined,
             None => std::future::pending().await,
         }
@@ -205,5 +214,72 @@ pub mod broken {
             .lock()
             .begin(key, fp, Joiner::new(port.tx.clone(), id));
         actions
+    }
+}
+
+#[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
+mod tests {
+    use super::*;
+    use crate::distributed::rpc::session::PROTOCOL;
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    use std::task::{Context, Wake, Waker};
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicU32);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// A duplicate waiting in [`Port::joined`] (which skips its channel
+    /// while nothing arrived) is woken and answered when the first arrival
+    /// finishes on another connection.
+    #[test]
+    fn a_waiting_duplicate_is_woken_and_answered() {
+        let store = DedupStore::new(16);
+        let hello = Envelope::Hello {
+            protocol: PROTOCOL,
+            token: b"t".to_vec().into(),
+            client: 1,
+        };
+        let call = Call {
+            id: 1,
+            method: "pay".into(),
+            idempotency_key: Some(9),
+            args: vec![],
+            trace: None,
+        };
+        let (a, mut b) = (Port::new(Some(store.clone())), Port::new(Some(store)));
+        let mut sa = ServerSession::new(b"t".to_vec(), 8);
+        let mut sb = ServerSession::new(b"t".to_vec(), 8);
+        let _ = a.on_envelope(&mut sa, hello.clone());
+        let _ = b.on_envelope(&mut sb, hello);
+        let _ = a.on_envelope(&mut sa, Envelope::Call(call.clone()));
+        assert!(b.on_envelope(&mut sb, Envelope::Call(call)).is_empty());
+
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..2 {
+            let poll = std::pin::pin!(b.joined()).poll(&mut cx);
+            assert!(poll.is_pending(), "answered before the execution finished");
+        }
+        let _ = a.on_executed(&mut sa, 1, Some(9), Ok(vec![7]));
+        assert_eq!(
+            count.0.load(SeqCst),
+            1,
+            "the waiting duplicate was not woken"
+        );
+        let poll = std::pin::pin!(b.joined()).poll(&mut cx);
+        assert_eq!(
+            poll,
+            std::task::Poll::Ready((1, Ok(vec![7]))),
+            "the waiting duplicate was not answered"
+        );
     }
 }
