@@ -55,5 +55,7 @@ pub mod resilience;
 #[cfg(feature = "storage")]
 pub mod storage;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 #[cfg(feature = "wire")]
 pub mod wire;

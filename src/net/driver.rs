@@ -474,6 +474,7 @@ async fn flush<W: AsyncWrite + Unpin>(
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
 mod tests {
     use super::*;
+    use crate::testing::Wakes;
     use crate::wire::frame::FrameCodec;
     use tokio::io::AsyncReadExt;
 
@@ -542,33 +543,22 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 
-    /// A waker that records that it was woken.
-    #[derive(Default)]
-    struct Woken(std::sync::atomic::AtomicBool);
-
-    impl std::task::Wake for Woken {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
     /// A loop timer skips its polls while armed and unfired, yet completes
     /// once its deadline passed, and again after each reset.
     #[tokio::test(start_paused = true)]
     async fn a_loop_timer_fires_and_fires_again_after_a_reset() {
-        let woken = std::sync::Arc::new(Woken::default());
-        let waker = Waker::from(std::sync::Arc::clone(&woken));
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         let mut timer = LoopTimer::at(Instant::now() + Duration::from_secs(1));
         for round in 0..2 {
-            woken.0.store(false, std::sync::atomic::Ordering::SeqCst);
+            let before = wakes.count();
             for _ in 0..2 {
                 let poll = std::pin::pin!(timer.elapsed()).poll(&mut cx);
                 assert!(poll.is_pending(), "round {round}: fired early");
             }
             tokio::time::advance(Duration::from_secs(1)).await;
-            let was_woken = woken.0.load(std::sync::atomic::Ordering::SeqCst);
-            assert!(was_woken, "round {round}: the timer did not wake its task");
+            let woken = wakes.count() > before;
+            assert!(woken, "round {round}: the timer did not wake its task");
             let poll = std::pin::pin!(timer.elapsed()).poll(&mut cx);
             assert!(poll.is_ready(), "round {round}: the timer did not complete");
             timer.reset(Instant::now() + Duration::from_secs(1));
@@ -589,17 +579,13 @@ mod tests {
         let token = CancellationToken::new();
         let drive = drive(&mut answer, &mut reader, &mut w, &limits, Some(&token));
         let mut drive = std::pin::pin!(drive);
-        let wakers = [
-            std::sync::Arc::new(Woken::default()),
-            std::sync::Arc::new(Woken::default()),
-        ];
-        for woken in &wakers {
-            let waker = Waker::from(std::sync::Arc::clone(woken));
-            let poll = drive.as_mut().poll(&mut Context::from_waker(&waker));
+        let wakers = [Wakes::waker(), Wakes::waker()];
+        for (_, waker) in &wakers {
+            let poll = drive.as_mut().poll(&mut Context::from_waker(waker));
             assert!(poll.is_pending(), "nothing to do yet");
         }
         token.cancel();
-        let latest = wakers[1].0.load(std::sync::atomic::Ordering::SeqCst);
+        let latest = wakers[1].0.count() > 0;
         assert!(latest, "the shutdown did not wake the drive's latest waker");
     }
 }

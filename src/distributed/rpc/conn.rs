@@ -493,6 +493,7 @@ async fn run<S: crate::net::Stream>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Wakes;
     use crate::wire::binary::{Reply, Secret};
     use futures_util::FutureExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -695,23 +696,12 @@ mod tests {
         ));
     }
 
-    /// A waker that counts its wake-ups.
-    #[derive(Default)]
-    struct Count(std::sync::atomic::AtomicU32);
-
-    impl std::task::Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
     /// The connection task's signal keeps a raise that came before the
     /// wait, wakes a waiting task, and is consumed by the wait it ends.
     #[test]
     fn the_wake_signal_keeps_an_early_raise_and_wakes_a_waiting_task() {
         let signal = Signal::default();
-        let count = Arc::new(Count::default());
-        let waker = Waker::from(Arc::clone(&count));
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         signal.notify_one();
         assert!(
@@ -723,11 +713,7 @@ mod tests {
             "a raise counted twice"
         );
         signal.notify_one();
-        assert_eq!(
-            count.0.load(std::sync::atomic::Ordering::SeqCst),
-            1,
-            "the waiting task was not woken"
-        );
+        assert_eq!(wakes.count(), 1, "the waiting task was not woken");
         assert!(signal.poll_raised(&mut cx).is_ready());
     }
 }

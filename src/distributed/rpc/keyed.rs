@@ -221,20 +221,9 @@ pub mod broken {
 mod tests {
     use super::*;
     use crate::distributed::rpc::session::PROTOCOL;
+    use crate::testing::Wakes;
     use std::future::Future;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
-    use std::task::{Context, Wake, Waker};
-
-    /// A waker that counts its wake-ups.
-    #[derive(Default)]
-    struct Count(AtomicU32);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, SeqCst);
-        }
-    }
+    use std::task::Context;
 
     /// A duplicate waiting in [`Port::joined`] (which skips its channel
     /// while nothing arrived) is woken and answered when the first arrival
@@ -262,19 +251,14 @@ mod tests {
         let _ = a.on_envelope(&mut sa, Envelope::Call(call.clone()));
         assert!(b.on_envelope(&mut sb, Envelope::Call(call)).is_empty());
 
-        let count = Arc::new(Count::default());
-        let waker = Waker::from(Arc::clone(&count));
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         for _ in 0..2 {
             let poll = std::pin::pin!(b.joined()).poll(&mut cx);
             assert!(poll.is_pending(), "answered before the execution finished");
         }
         let _ = a.on_executed(&mut sa, 1, Some(9), Ok(vec![7]));
-        assert_eq!(
-            count.0.load(SeqCst),
-            1,
-            "the waiting duplicate was not woken"
-        );
+        assert_eq!(wakes.count(), 1, "the waiting duplicate was not woken");
         let poll = std::pin::pin!(b.joined()).poll(&mut cx);
         assert_eq!(
             poll,
