@@ -144,8 +144,9 @@ pub struct LockConfig {
 }
 
 impl Default for LockConfig {
-    /// Blocks of 1024 tokens (one `fsync` per 1024 grants; a restart skips
-    /// at most 1024 numbers of a `u64`), leases of at most 30 s.
+    /// Blocks of 1024 tokens (one `fsync` per 1024 grants, made ahead of
+    /// need; a restart skips at most ~1 536 numbers of a `u64`), leases of
+    /// at most 30 s.
     fn default() -> Self {
         Self {
             block: 1024,
