@@ -312,6 +312,11 @@ where
 /// last registered, so the loop polls it again only when it may have
 /// become ready or the waker changed. What "may be ready" means is the
 /// caller's: an atomic the branch's wake-up also sets.
+///
+/// A pending poll counts as registered only if the task had coop budget
+/// left when it was made: tokio's timers and channels, polled without
+/// budget, yield (waking the task at once) *without* registering the waker
+/// they would be woken through later.
 #[derive(Debug, Default)]
 pub(crate) struct Registered(Option<Waker>);
 
@@ -328,8 +333,9 @@ impl Registered {
         if same && !may_be_ready {
             return Poll::Pending;
         }
+        let budget = tokio::task::coop::has_budget_remaining();
         let outcome = poll(cx);
-        if outcome.is_ready() {
+        if outcome.is_ready() || !budget {
             self.0 = None;
         } else if !same {
             self.0 = Some(cx.waker().clone());
@@ -563,6 +569,32 @@ mod tests {
             assert!(poll.is_ready(), "round {round}: the timer did not complete");
             timer.reset(Instant::now() + Duration::from_secs(1));
         }
+    }
+
+    /// A timer first polled when the task's coop budget is spent yields
+    /// without registering with the timer driver; the skip must not take
+    /// that poll for a registration, or the timer never fires.
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_timer_polled_without_budget_still_fires() {
+        let mut timer = LoopTimer::at(Instant::now() + Duration::from_secs(1));
+        std::future::poll_fn(|cx| {
+            for _ in 0..1000 {
+                if std::pin::pin!(tokio::task::consume_budget())
+                    .poll(cx)
+                    .is_pending()
+                {
+                    break;
+                }
+            }
+            assert!(!tokio::task::coop::has_budget_remaining(), "budget left");
+            let poll = std::pin::pin!(timer.elapsed()).poll(cx);
+            assert!(poll.is_pending(), "fired early");
+            Poll::Ready(())
+        })
+        .await;
+        tokio::task::yield_now().await;
+        let fired = tokio::time::timeout(Duration::from_secs(5), timer.elapsed()).await;
+        assert!(fired.is_ok(), "a timer polled without budget never fired");
     }
 
     /// The shutdown branch skips its wait future while the loop's waker is
