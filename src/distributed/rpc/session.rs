@@ -41,7 +41,7 @@ use super::defects::ServerDefect;
 use crate::wire::binary::{
     self, Call, CallRef, Envelope, Health, Refusal, RemoteError, Reply, Secret,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The RPC protocol version this build speaks (sent in `Hello`).
 pub const PROTOCOL: u16 = 3;
@@ -111,10 +111,11 @@ pub struct ServerSession {
     client: u128,
     max_in_flight: u32,
     /// Calls admitted and not yet answered (executing or joined), in
-    /// order: a short sorted list (at most `max_in_flight` ids, appended in
-    /// the usual case of rising ids) that, unlike a tree, allocates nothing
-    /// per call once it has grown.
-    in_flight: Vec<u64>,
+    /// order: a sorted ring (at most `max_in_flight` ids) that, unlike a
+    /// tree, allocates nothing per call once it has grown. Ids usually
+    /// rise and are mostly answered oldest first: appended at the back,
+    /// removed near the front, each moving the shorter side only.
+    in_flight: VecDeque<u64>,
     draining: bool,
     #[cfg(feature = "defects")]
     defect: Option<ServerDefect>,
@@ -129,7 +130,7 @@ impl ServerSession {
             token: token.into(),
             client: 0,
             max_in_flight: max_in_flight.max(1),
-            in_flight: Vec::new(),
+            in_flight: VecDeque::new(),
             draining: false,
             #[cfg(feature = "defects")]
             defect: None,
@@ -273,7 +274,7 @@ impl ServerSession {
         join: impl FnOnce(u64) -> W,
     ) -> Admission {
         let id = call.id;
-        if self.in_flight.binary_search(&id).is_ok() {
+        if self.is_in_flight(id) {
             // Two calls in flight under one id: replies could not be told
             // apart. The client is broken; drop it.
             tracing::debug!(id, "rpc: duplicate call id in flight");
@@ -319,17 +320,32 @@ impl ServerSession {
         Admission::Execute
     }
 
-    /// Records call `id` (not in flight) as in flight.
-    fn admitted(&mut self, id: u64) {
-        match self.in_flight.binary_search(&id) {
-            Ok(_) => {}
-            Err(at) => self.in_flight.insert(at, id),
+    /// Whether call `id` is in flight (the newest id checked first).
+    fn is_in_flight(&self, id: u64) -> bool {
+        match self.in_flight.back() {
+            Some(&newest) if newest < id => false,
+            Some(&newest) if newest == id => true,
+            Some(_) => self.in_flight.binary_search(&id).is_ok(),
+            None => false,
         }
     }
 
-    /// Call `id` is answered.
+    /// Records call `id` (not in flight) as in flight.
+    fn admitted(&mut self, id: u64) {
+        if self.in_flight.back().is_none_or(|&newest| newest < id) {
+            self.in_flight.push_back(id);
+        } else if let Err(at) = self.in_flight.binary_search(&id) {
+            self.in_flight.insert(at, id);
+        }
+    }
+
+    /// Call `id` is answered (the oldest and newest ids checked first).
     fn answered(&mut self, id: u64) {
-        if let Ok(at) = self.in_flight.binary_search(&id) {
+        if self.in_flight.front() == Some(&id) {
+            self.in_flight.pop_front();
+        } else if self.in_flight.back() == Some(&id) {
+            self.in_flight.pop_back();
+        } else if let Ok(at) = self.in_flight.binary_search(&id) {
             self.in_flight.remove(at);
         }
     }
@@ -600,6 +616,44 @@ mod tests {
             s.on_envelope::<u64>(call(1, None), None, |i| i),
             [ServerAction::Close]
         );
+    }
+
+    /// Ids admitted out of order and answered from the middle, the front
+    /// and the back: each is known while in flight (a second call under it
+    /// closes the connection) and forgotten once answered.
+    #[test]
+    fn in_flight_ids_out_of_order_are_tracked_until_answered() {
+        let ids = [5, 3, 9, 7, 4];
+        let admitted = || {
+            let mut s = ready(8);
+            for id in ids {
+                let out = s.on_envelope::<u64>(call(id, None), None, |i| i);
+                assert!(
+                    matches!(&out[..], [ServerAction::Execute(_)]),
+                    "call {id}: {out:?}"
+                );
+            }
+            s
+        };
+        for id in ids {
+            let out = admitted().on_envelope::<u64>(call(id, None), None, |i| i);
+            assert_eq!(
+                out,
+                [ServerAction::Close],
+                "a second call {id} was admitted"
+            );
+        }
+        let mut s = admitted();
+        let mut left = vec![3, 4, 5, 7, 9];
+        assert_eq!(s.in_flight_ids().collect::<Vec<_>>(), left, "admitted");
+        for id in [7, 3, 9, 5, 4] {
+            let _ = s.on_executed::<u64>(id, None, Ok(vec![]), None);
+            left.retain(|&i| i != id);
+            let now: Vec<u64> = s.in_flight_ids().collect();
+            assert_eq!(now, left, "after answering {id}");
+        }
+        let out = s.on_envelope::<u64>(call(7, None), None, |i| i);
+        assert!(matches!(&out[..], [ServerAction::Execute(_)]), "{out:?}");
     }
 
     #[test]
