@@ -190,22 +190,23 @@ fn caught(restart: Restart) -> Option<Broken> {
     caught.into_inner()
 }
 
-#[test]
-fn a_volatile_counter_is_caught() {
-    let broken = caught(Restart::Volatile);
+/// Asserts that `restart` is caught handing out a token again.
+fn caught_repeating_a_token(restart: Restart) {
+    let broken = caught(restart);
     assert!(
         matches!(broken, Some(Broken::TokenNotIncreasing { .. })),
-        "caught the wrong property: {broken:?}"
+        "{restart:?} caught by the wrong property: {broken:?}"
     );
 }
 
 #[test]
+fn a_volatile_counter_is_caught() {
+    caught_repeating_a_token(Restart::Volatile);
+}
+
+#[test]
 fn a_reply_before_its_mark_is_stored_is_caught() {
-    let broken = caught(Restart::ReplyBeforeStore);
-    assert!(
-        matches!(broken, Some(Broken::TokenNotIncreasing { .. })),
-        "caught the wrong property: {broken:?}"
-    );
+    caught_repeating_a_token(Restart::ReplyBeforeStore);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! Master–worker, pub-sub, lock service, cache and Raft arrive with later
 //! issues.
 
+mod id_map;
 pub mod jsonrpc_http;
 pub mod lock;
 pub mod rpc;

@@ -26,6 +26,7 @@
 use super::client::{LeaseState, LockClientConfig, millis};
 use super::machine::{Owner, Reply};
 use super::protocol::{self, Renew};
+use crate::distributed::id_map::IdMap;
 use crate::distributed::rpc::Client;
 use crate::net::Network;
 use std::collections::VecDeque;
@@ -52,7 +53,8 @@ pub(super) struct Renewals {
 #[derive(Debug, Default)]
 struct Schedule {
     next_id: u64,
-    held: Held,
+    /// Held leases by id.
+    held: IdMap<Arc<LeaseState>>,
     /// Due times of held leases, oldest first; entries of leases released
     /// since are skipped when they come up.
     due: VecDeque<(Instant, u64)>,
@@ -60,38 +62,11 @@ struct Schedule {
     closed: bool,
 }
 
-/// Held leases by id, in id order. Ids rise, so a new lease is appended: a
-/// sorted list, which, unlike a tree, allocates nothing per lease once it
-/// has grown. Removal shifts the later entries (16 bytes each); a client
-/// holds few leases at once.
-#[derive(Debug, Default)]
-struct Held(Vec<(u64, Arc<LeaseState>)>);
-
-impl Held {
-    fn find(&self, id: u64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&id, |&(held, _)| held)
-    }
-
-    /// Adds lease `id`, newer than every held one.
-    fn push(&mut self, id: u64, state: Arc<LeaseState>) {
-        debug_assert!(self.0.last().is_none_or(|&(last, _)| last < id));
-        self.0.push((id, state));
-    }
-
-    fn get(&self, id: u64) -> Option<&Arc<LeaseState>> {
-        self.find(id).ok().map(|at| &self.0[at].1)
-    }
-
-    fn remove(&mut self, id: u64) -> Option<Arc<LeaseState>> {
-        self.find(id).ok().map(|at| self.0.remove(at).1)
-    }
-}
-
 impl Schedule {
     /// Drops released leases from the front of the queue.
     fn prune(&mut self) {
         while let Some(&(_, id)) = self.due.front() {
-            if self.held.get(id).is_some() {
+            if self.held.contains(id) {
                 break;
             }
             self.due.pop_front();
@@ -127,7 +102,7 @@ impl Renewals {
         let mut s = self.schedule();
         let id = s.next_id;
         s.next_id += 1;
-        s.held.push(id, state);
+        s.held.insert(id, state);
         s.due.push_back((Instant::now() + self.every, id));
         if !std::mem::replace(&mut s.started, true) {
             tokio::spawn(run(Arc::clone(self), rpc.clone()));

@@ -38,10 +38,11 @@
 use super::dedup::{Begin, DedupWindow, Key, Outcome, fingerprint};
 #[cfg(feature = "defects")]
 use super::defects::ServerDefect;
+use crate::distributed::id_map::IdMap;
 use crate::wire::binary::{
     self, Call, CallRef, Envelope, Health, Refusal, RemoteError, Reply, Secret,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// The RPC protocol version this build speaks (sent in `Hello`).
 pub const PROTOCOL: u16 = 3;
@@ -110,12 +111,9 @@ pub struct ServerSession {
     /// The client id presented at the handshake: the scope of its keys.
     client: u128,
     max_in_flight: u32,
-    /// Calls admitted and not yet answered (executing or joined), in
-    /// order: a sorted ring (at most `max_in_flight` ids) that, unlike a
-    /// tree, allocates nothing per call once it has grown. Ids usually
-    /// rise and are mostly answered oldest first: appended at the back,
-    /// removed near the front, each moving the shorter side only.
-    in_flight: VecDeque<u64>,
+    /// Calls admitted and not yet answered (executing or joined), at most
+    /// `max_in_flight` of them.
+    in_flight: IdMap<()>,
     draining: bool,
     #[cfg(feature = "defects")]
     defect: Option<ServerDefect>,
@@ -130,7 +128,7 @@ impl ServerSession {
             token: token.into(),
             client: 0,
             max_in_flight: max_in_flight.max(1),
-            in_flight: VecDeque::new(),
+            in_flight: IdMap::default(),
             draining: false,
             #[cfg(feature = "defects")]
             defect: None,
@@ -166,7 +164,7 @@ impl ServerSession {
 
     /// The ids of the calls admitted and not yet answered, in order.
     pub fn in_flight_ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.in_flight.iter().copied()
+        self.in_flight.ids()
     }
 
     /// The current phase.
@@ -274,7 +272,7 @@ impl ServerSession {
         join: impl FnOnce(u64) -> W,
     ) -> Admission {
         let id = call.id;
-        if self.is_in_flight(id) {
+        if self.in_flight.contains(id) {
             // Two calls in flight under one id: replies could not be told
             // apart. The client is broken; drop it.
             tracing::debug!(id, "rpc: duplicate call id in flight");
@@ -306,7 +304,7 @@ impl ServerSession {
                 Begin::Execute => {}
                 Begin::Joined => {
                     super::metrics::metric!(counter, SERVER_DEDUP_HITS).increment(1);
-                    self.admitted(id);
+                    self.in_flight.insert(id, ());
                     return Admission::Wait;
                 }
                 Begin::Done(outcome) => {
@@ -316,38 +314,8 @@ impl ServerSession {
                 Begin::Mismatch => return refuse(RemoteError::KeyReused),
             }
         }
-        self.admitted(id);
+        self.in_flight.insert(id, ());
         Admission::Execute
-    }
-
-    /// Whether call `id` is in flight (the newest id checked first).
-    fn is_in_flight(&self, id: u64) -> bool {
-        match self.in_flight.back() {
-            Some(&newest) if newest < id => false,
-            Some(&newest) if newest == id => true,
-            Some(_) => self.in_flight.binary_search(&id).is_ok(),
-            None => false,
-        }
-    }
-
-    /// Records call `id` (not in flight) as in flight.
-    fn admitted(&mut self, id: u64) {
-        if self.in_flight.back().is_none_or(|&newest| newest < id) {
-            self.in_flight.push_back(id);
-        } else if let Err(at) = self.in_flight.binary_search(&id) {
-            self.in_flight.insert(at, id);
-        }
-    }
-
-    /// Call `id` is answered (the oldest and newest ids checked first).
-    fn answered(&mut self, id: u64) {
-        if self.in_flight.front() == Some(&id) {
-            self.in_flight.pop_front();
-        } else if self.in_flight.back() == Some(&id) {
-            self.in_flight.pop_back();
-        } else if let Ok(at) = self.in_flight.binary_search(&id) {
-            self.in_flight.remove(at);
-        }
     }
 
     /// The window's key for this client's idempotency `key`.
@@ -381,7 +349,7 @@ impl ServerSession {
         outcome: Outcome,
         dedup: Option<&mut DedupWindow<W>>,
     ) -> (Envelope, Vec<W>) {
-        self.answered(id);
+        self.in_flight.remove(id);
         let joined = match (key, dedup) {
             (Some(key), Some(window)) => window.finish(self.scoped(key), outcome.clone()),
             _ => Vec::new(),
@@ -396,7 +364,7 @@ impl ServerSession {
         if self.planted(ServerDefect::JoinLeak) {
             return reply(id, outcome);
         }
-        self.answered(id);
+        self.in_flight.remove(id);
         reply(id, outcome)
     }
 }
